@@ -1,0 +1,208 @@
+/*
+ * devrouletted: the nouns every process of the daemon shares.
+ *
+ * Three processes: the privileged parent (daemon/), the front that speaks
+ * HTTP and WebSocket (relay/), and the matcher that owns queues and rooms
+ * (matcher/).  Each child keeps its private structures in its own header
+ * (relay/relay.h, matcher/matcher.h); what crosses a socketpair is here.
+ */
+
+#ifndef DEVROULETTED_H
+#define DEVROULETTED_H
+
+#include <sys/types.h>
+
+#include <stdint.h>
+
+#include "common.h"
+
+#define DR_USER			"_devroulette"
+#define DR_CHROOT		"/var/empty"
+#define DR_COUNTERS_FILE	"counters"
+#define DR_PERSIST_MS		10000	/* counters written this often */
+#define DR_SHUTDOWN_GRACE_MS	2000	/* close handshakes at shutdown */
+
+#define MATCH_KEY_LEN		32	/* bytes; 64 hex on the wire */
+#define HANDLE_MAX		32	/* [a-z-]{3,32} */
+#define WS_MAX_MESSAGE		(16 * 1024)
+#define WS_MAX_FRAMES		64
+#define HTTP_HEAD_MAX		8192
+#define FRAME_BUDGET		20	/* frames per socket per second */
+#define WINDOW_MS		60000	/* joins and violations */
+#define INSIGHTS_INTERVAL_MS	1000
+
+/* PROTOCOL.md section 8, read by the parent before anything else. */
+struct settings {
+	char		 s_host[256];
+	uint16_t	 s_port;
+	uint32_t	 s_trusted_proxy_hops;
+	uint32_t	 s_max_total_sockets;
+	uint32_t	 s_max_sockets_per_ip;
+	uint32_t	 s_joins_per_min;
+	uint32_t	 s_pow_bits;
+	uint32_t	 s_pow_deadline_ms;
+	uint32_t	 s_handshake_timeout_ms;
+	uint32_t	 s_ping_interval_ms;
+	uint32_t	 s_beat_timeout_ms;
+	uint32_t	 s_msg_interval_ms;
+	uint32_t	 s_msg_max_chars;
+	uint32_t	 s_skip_interval_ms;
+	uint32_t	 s_room_max_msgs;
+	uint32_t	 s_room_idle_ms;
+	uint32_t	 s_ban_after_violations;
+	uint64_t	 s_ban_ms;
+	uint64_t	 s_max_outbuf;
+	int		 s_allow_debug;
+	char		 s_state_dir[1024];
+	char		 s_control_socket[108];
+};
+
+/* Aggregate, all-time counters: the only thing written to disk. */
+struct counters {
+	uint64_t	 c_connections;	/* WebSockets accepted (101) */
+	uint64_t	 c_convos;	/* rooms made */
+	uint64_t	 c_messages;	/* messages relayed */
+	uint64_t	 c_reports;
+};
+
+/* Error codes of PROTOCOL.md section 3, in wire order of that table. */
+enum dr_error {
+	ERR_BAD_FRAME = 1,
+	ERR_STATE,
+	ERR_POW,
+	ERR_RATE,
+	ERR_TOO_LONG,
+	ERR_EMPTY,
+	ERR_SKIP_RATE,
+	ERR_JOIN_RATE,
+	ERR_KEY_IN_USE,
+	ERR_INSIGHTS_RATE,
+	ERR_MAX
+};
+
+enum dr_ended {
+	ENDED_SKIP = 1,
+	ENDED_REPORT,
+	ENDED_PEER_LEFT,
+	ENDED_IDLE,
+	ENDED_LIMIT,
+	ENDED_MAX
+};
+
+enum dr_mode {
+	MODE_TASK = 1,
+	MODE_OPEN,
+	MODE_DEBUG,
+	MODE_MAX
+};
+
+/*
+ * IPC message types, in ranges by direction.  ih_peerid names the client
+ * socket (assigned by the front, never reused) or is 0.  Every payload has
+ * an exact size, or a bounded one where noted; anything else is fatal.
+ */
+enum imsg_type {
+	IMSG_NONE = 0,
+
+	/* parent -> children */
+	IMSG_SHUTDOWN = 100,		/* empty */
+	IMSG_COUNTERS_LOAD,		/* parent -> matcher: struct counters */
+	IMSG_VERBOSE,			/* int32_t verbosity */
+
+	/* front -> matcher */
+	IMSG_SOCK_OPEN = 200,		/* empty: a 101 was sent */
+	IMSG_SOCK_CLOSE,		/* empty: closed, any reason (done) */
+	IMSG_JOIN,			/* struct ipc_join */
+	IMSG_MSG,			/* 1..IPC_TEXT_MAX bytes of UTF-8 */
+	IMSG_SKIP,			/* empty */
+	IMSG_REPORT,			/* empty */
+	IMSG_INSIGHTS,			/* empty */
+
+	/* matcher -> front */
+	IMSG_QUEUED = 300,		/* struct ipc_queued */
+	IMSG_MATCHED,			/* struct ipc_matched */
+	IMSG_RELAY,			/* 1..IPC_TEXT_MAX bytes, sanitised */
+	IMSG_ENDED,			/* struct ipc_ended */
+	IMSG_INSIGHTS_REPLY,		/* struct ipc_insights */
+	IMSG_ERROR,			/* struct ipc_error */
+
+	/* matcher -> parent */
+	IMSG_COUNTERS_SAVE = 400,	/* struct counters */
+	IMSG_SHUTDOWN_DONE,		/* empty: final counters were sent */
+
+	/* any child -> parent */
+	IMSG_LOG = 500,			/* int32_t priority, then text */
+};
+
+/* Longest UTF-8 text that crosses IPC: 16 KiB of JSON unescapes to less. */
+#define IPC_TEXT_MAX		WS_MAX_MESSAGE
+#define IPC_LOG_MAX		1024
+
+struct ipc_join {
+	uint8_t		 j_key[MATCH_KEY_LEN];
+	uint32_t	 j_mode;	/* enum dr_mode */
+};
+
+struct ipc_queued {
+	uint32_t	 q_waiting;
+};
+
+struct ipc_matched {
+	char		 m_you[HANDLE_MAX + 1];		/* NUL terminated */
+	char		 m_peer[HANDLE_MAX + 1];
+};
+
+struct ipc_ended {
+	uint32_t	 e_reason;	/* enum dr_ended */
+};
+
+struct ipc_insights {
+	uint64_t	 i_online;
+	uint64_t	 i_waiting;
+	uint64_t	 i_rooms;
+	uint64_t	 i_convos;
+	uint64_t	 i_messages;
+	uint32_t	 i_in_room;	/* 1: the two below are meaningful */
+	uint32_t	 i_pad;
+	uint64_t	 i_room_messages;
+	uint64_t	 i_room_seconds;
+};
+
+struct ipc_error {
+	uint32_t	 er_code;	/* enum dr_error */
+};
+
+/* daemon/settings.c */
+int	 settings_load(struct settings *, char *, size_t);
+void	 settings_log(const struct settings *);
+
+/* daemon/counters.c: the parent's persistence */
+int	 counters_read(int, struct counters *, char *, size_t);
+int	 counters_write(int, const struct counters *);
+int	 counters_parse(const char *, size_t, struct counters *);
+
+/* daemon/proc.c: privilege separation engine */
+void	 proc_drop(const char *, int);	/* chroot + setres[ug]id; as root */
+void	 proc_child_log(int, const char *);	/* log sink of a child */
+
+/* daemon/sandbox.c */
+void	 sandbox_matcher(void);
+void	 sandbox_front(void);
+
+/* relay/relay.c: the front's entry point */
+__attribute__((__noreturn__))
+void	 relay_main(const struct settings *, int, int, int);
+
+/* matcher/matcher.c: the matcher's entry point */
+__attribute__((__noreturn__))
+void	 matcher_main(const struct settings *, int, int);
+
+/* names on the wire */
+const char	*dr_error_code(enum dr_error);
+const char	*dr_error_text(enum dr_error);
+int		 dr_error_is_violation(enum dr_error);
+const char	*dr_ended_reason(enum dr_ended);
+
+extern struct settings	*env;
+
+#endif /* DEVROULETTED_H */
