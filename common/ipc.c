@@ -1,0 +1,176 @@
+/*
+ * imsg-shaped IPC between the daemon's processes: a fixed header (type,
+ * payload length, peer id) and a bounded payload, over a socketpair driven
+ * by a bufferevent.  Writes only append to the output buffer, so everything
+ * sent in one event-loop turn leaves in one write(2).
+ */
+
+#include <sys/types.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "common.h"
+
+static void	ipc_readcb(struct bufferevent *, void *);
+static void	ipc_eventcb(struct bufferevent *, short, void *);
+
+void
+ipc_encode_hdr(uint8_t *buf, uint32_t type, uint32_t len, uint64_t peerid)
+{
+	memcpy(buf, &type, sizeof(type));
+	memcpy(buf + 4, &len, sizeof(len));
+	memcpy(buf + 8, &peerid, sizeof(peerid));
+}
+
+/*
+ * Decode the header at the start of buf.  Returns 1 when a whole message
+ * is there, 0 when more bytes are needed and -1 when the header cannot be
+ * valid (type 0 or a payload over the maximum).
+ */
+int
+ipc_decode(const uint8_t *buf, size_t len, struct ipc_hdr *hdr)
+{
+	if (len < IPC_HDR_SIZE)
+		return (0);
+	memcpy(&hdr->ih_type, buf, sizeof(hdr->ih_type));
+	memcpy(&hdr->ih_len, buf + 4, sizeof(hdr->ih_len));
+	memcpy(&hdr->ih_peerid, buf + 8, sizeof(hdr->ih_peerid));
+	if (hdr->ih_type == 0 || hdr->ih_len > IPC_MAX_PAYLOAD)
+		return (-1);
+	if (len - IPC_HDR_SIZE < hdr->ih_len)
+		return (0);
+	return (1);
+}
+
+void
+ipc_peer_init(struct ipc_peer *p, struct event_base *base, int fd,
+    const char *name, ipc_dispatch_fn dispatch, void *arg)
+{
+	memset(p, 0, sizeof(*p));
+	p->ip_name = name;
+	p->ip_dispatch = dispatch;
+	p->ip_arg = arg;
+	p->ip_buf = xmalloc(IPC_MAX_PAYLOAD);
+	if (evutil_make_socket_nonblocking(fd) == -1)
+		fatal("%s: nonblocking", __func__);
+	p->ip_bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (p->ip_bev == NULL)
+		fatalx("%s: bufferevent_socket_new", __func__);
+	bufferevent_setcb(p->ip_bev, ipc_readcb, NULL, ipc_eventcb, p);
+	if (bufferevent_enable(p->ip_bev, EV_READ | EV_WRITE) == -1)
+		fatalx("%s: bufferevent_enable", __func__);
+}
+
+void
+ipc_peer_free(struct ipc_peer *p)
+{
+	if (p->ip_bev != NULL)
+		bufferevent_free(p->ip_bev);
+	free(p->ip_buf);
+	p->ip_bev = NULL;
+	p->ip_buf = NULL;
+}
+
+static void
+ipc_readcb(struct bufferevent *bev, void *arg)
+{
+	struct ipc_peer		*p = arg;
+	struct evbuffer		*in = bufferevent_get_input(bev);
+	struct ipc_hdr		 hdr;
+	uint8_t			 raw[IPC_HDR_SIZE];
+	int			 r;
+
+	while (evbuffer_get_length(in) >= IPC_HDR_SIZE) {
+		if (evbuffer_copyout(in, raw, sizeof(raw)) != sizeof(raw))
+			fatalx("%s: %s: short copy", __func__, p->ip_name);
+		/* Length check first, with only the header's bytes. */
+		r = ipc_decode(raw, sizeof(raw), &hdr);
+		if (r == -1)
+			fatalx("%s: malformed message from %s (type %u, "
+			    "length %u)", __func__, p->ip_name,
+			    hdr.ih_type, hdr.ih_len);
+		if (evbuffer_get_length(in) < IPC_HDR_SIZE + hdr.ih_len)
+			return;
+		evbuffer_drain(in, IPC_HDR_SIZE);
+		if (hdr.ih_len > 0 &&
+		    evbuffer_remove(in, p->ip_buf, hdr.ih_len) !=
+		    (int)hdr.ih_len)
+			fatalx("%s: %s: short read", __func__, p->ip_name);
+		p->ip_dispatch(p, &hdr, p->ip_buf, p->ip_arg);
+		if (p->ip_bev == NULL)
+			return;
+	}
+}
+
+static void
+ipc_eventcb(struct bufferevent *bev, short what, void *arg)
+{
+	struct ipc_peer	*p = arg;
+
+	if (p->ip_lost != NULL) {
+		p->ip_lost(p, p->ip_arg);
+		return;
+	}
+	if (what & BEV_EVENT_EOF)
+		fatalx("lost connection to %s", p->ip_name);
+	fatal("error on the connection to %s", p->ip_name);
+}
+
+int
+ipc_sendv(struct ipc_peer *p, uint32_t type, uint64_t peerid,
+    const void *a, size_t alen, const void *b, size_t blen)
+{
+	struct evbuffer	*out;
+	uint8_t		 hdr[IPC_HDR_SIZE];
+
+	if (p->ip_bev == NULL)
+		return (-1);
+	if (alen > IPC_MAX_PAYLOAD || blen > IPC_MAX_PAYLOAD - alen)
+		fatalx("%s: payload too large for %s (type %u)", __func__,
+		    p->ip_name, type);
+	out = bufferevent_get_output(p->ip_bev);
+	ipc_encode_hdr(hdr, type, (uint32_t)(alen + blen), peerid);
+	if (evbuffer_add(out, hdr, sizeof(hdr)) == -1 ||
+	    (alen > 0 && evbuffer_add(out, a, alen) == -1) ||
+	    (blen > 0 && evbuffer_add(out, b, blen) == -1))
+		fatalx("%s: evbuffer_add", __func__);
+	return (0);
+}
+
+int
+ipc_send(struct ipc_peer *p, uint32_t type, uint64_t peerid,
+    const void *data, size_t len)
+{
+	return (ipc_sendv(p, type, peerid, data, len, NULL, 0));
+}
+
+/* Write out everything queued, blocking: used just before exiting. */
+void
+ipc_flush(struct ipc_peer *p)
+{
+	struct evbuffer	*out;
+	struct pollfd	 pfd;
+	int		 fd;
+
+	if (p->ip_bev == NULL)
+		return;
+	out = bufferevent_get_output(p->ip_bev);
+	fd = bufferevent_getfd(p->ip_bev);
+	while (evbuffer_get_length(out) > 0) {
+		if (evbuffer_write(out, fd) != -1)
+			continue;
+		if (errno != EAGAIN && errno != EINTR)
+			return;
+		pfd.fd = fd;
+		pfd.events = POLLOUT;
+		if (poll(&pfd, 1, 1000) <= 0)
+			return;
+	}
+}
