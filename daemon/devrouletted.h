@@ -182,8 +182,11 @@ int	 counters_write(int, const struct counters *);
 int	 counters_parse(const char *, size_t, struct counters *);
 
 /* daemon/proc.c: privilege separation engine */
-void	 proc_drop(const char *, int);	/* chroot + setres[ug]id; as root */
-void	 proc_child_log(int, const char *);	/* log sink of a child */
+void	 proc_user_init(const char *);	/* parent: look up the user */
+void	 proc_drop(const char *);	/* child: chroot + setres[ug]id */
+void	 proc_limits(int);		/* child: no new privs, rlimits */
+void	 proc_log_to(struct ipc_peer *);	/* child: log via the parent */
+void	 proc_log_record(const char *, const uint8_t *, size_t);
 
 /* daemon/sandbox.c */
 void	 sandbox_matcher(void);
