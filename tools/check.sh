@@ -1,0 +1,111 @@
+#!/bin/sh
+# The whole test suite: unit and integration tests on the plain build, the
+# same again under AddressSanitizer and UndefinedBehaviorSanitizer, client
+# tests, man page lint and static analysis.  Ends with "N passed, M failed".
+set -u
+cd "$(dirname "$0")/.."
+top=$(pwd)
+
+sh tools/deps.sh test || exit 1
+
+logs=$top/build/check
+rm -rf "$logs"
+mkdir -p "$logs"
+passed=0
+failed=0
+failures=
+
+count() {	# name file: add the ok / not ok lines of a TAP-ish log
+	p=$(grep -c '^ok ' "$2" || true)
+	f=$(grep -c '^not ok ' "$2" || true)
+	passed=$((passed + p))
+	failed=$((failed + f))
+	[ "$f" -eq 0 ] || failures="$failures $1"
+}
+
+step() {	# name command...: one pass or fail for the whole command
+	name=$1
+	shift
+	echo "== $name"
+	if "$@" >"$logs/$name.log" 2>&1; then
+		passed=$((passed + 1))
+		echo "ok - $name"
+	else
+		failed=$((failed + 1))
+		failures="$failures $name"
+		echo "not ok - $name (log: build/check/$name.log)"
+		tail -n 30 "$logs/$name.log"
+	fi
+}
+
+units() {	# build-dir label
+	for t in "$1"/tests/test_*; do
+		[ -x "$t" ] || continue
+		n=$2-$(basename "$t")
+		timeout 120 "$t" >"$logs/$n.log" 2>&1
+		rc=$?
+		count "$n" "$logs/$n.log"
+		if [ $rc -ne 0 ] && ! grep -q '^not ok ' "$logs/$n.log"; then
+			# A crash or sanitizer report is a failure too.
+			failed=$((failed + 1))
+			failures="$failures $n"
+			tail -n 20 "$logs/$n.log"
+		fi
+		grep '^not ok ' "$logs/$n.log" || true
+	done
+}
+
+integration() {	# daemon label
+	label=$2
+	x=$logs/$label-integration.xml
+	echo "== $label integration"
+	DEVROULETTED=$1 timeout 900 /usr/bin/python3 -m pytest -q \
+	    -p no:cacheprovider --junitxml="$x" regress/integration \
+	    >"$logs/$2-integration.log" 2>&1
+	tail -n 3 "$logs/$2-integration.log"
+	set -- $(/usr/bin/python3 - "$x" <<'PY'
+import sys, xml.etree.ElementTree as ET
+try:
+    r = ET.parse(sys.argv[1]).getroot()
+    s = r if r.tag == "testsuite" else r.find("testsuite")
+    t, f, e, k = (int(s.get(a, 0)) for a in ("tests", "failures", "errors", "skipped"))
+    print(t - f - e - k, f + e)
+except Exception:
+    print(0, 1)
+PY
+)
+	passed=$((passed + $1))
+	failed=$((failed + $2))
+	[ "$2" -eq 0 ] || failures="$failures $label-integration"
+}
+
+client() {	# bin-dir label
+	[ -x regress/client/run.sh ] || return 0
+	echo "== $2 client"
+	BIN=$1 timeout 600 sh regress/client/run.sh \
+	    >"$logs/$2-client.log" 2>&1
+	count "$2-client" "$logs/$2-client.log"
+	grep '^not ok ' "$logs/$2-client.log" || true
+}
+
+step build make -j2 all unit
+units build/plain plain
+integration "$top/bin/devrouletted" plain
+client "$top/bin" plain
+
+export ASAN_OPTIONS=abort_on_error=1:detect_leaks=0
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+step build-asan make -j2 SAN=1 BUILD=build/asan all unit
+ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 units build/asan asan
+integration "$top/build/asan/bin/devrouletted" asan
+client "$top/build/asan/bin" asan
+unset ASAN_OPTIONS UBSAN_OPTIONS
+
+if ls man/*.[0-9] >/dev/null 2>&1; then
+	step mandoc mandoc -T lint -W warning man/*.[0-9]
+fi
+step lint sh tools/lint.sh
+
+[ -z "$failures" ] || echo "failed:$failures"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
