@@ -109,6 +109,19 @@ demo:
 lint:
 	sh tools/lint.sh
 
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7 \
+	    $(DESTDIR)$(MANDIR)/man8
+	install -m 0755 $(BIN)/devrouletted $(DESTDIR)$(SBINDIR)/
+	$(if $(wildcard $(BIN)/devroulettectl),install -m 0755 \
+	    $(BIN)/devroulettectl $(DESTDIR)$(SBINDIR)/)
+	$(if $(wildcard $(BIN)/devroulette),install -m 0755 \
+	    $(BIN)/devroulette $(DESTDIR)$(BINDIR)/)
+	for m in $(wildcard man/*.[178]); do \
+		install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$${m##*.}/; \
+	done
+
 clean:
 	rm -rf build bin
 
