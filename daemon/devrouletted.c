@@ -63,7 +63,7 @@ static void	 parent_fail(struct parent *, const char *, ...)
 		    __attribute__((__noreturn__))
 		    __attribute__((__format__ (printf, 2, 3)));
 
-struct settings	*env;
+
 static struct settings	 settings;
 
 static void

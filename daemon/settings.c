@@ -16,6 +16,8 @@
 
 #define I32MAX	2147483647ULL
 
+struct settings	*env;	/* every process reads its settings here */
+
 enum setting_kind {
 	SET_U16,
 	SET_U32,
