@@ -44,6 +44,7 @@ struct parent {
 	struct child		 p_child[PROC_MAX];
 	struct counters		 p_counters;
 	int			 p_statefd;
+	int			 p_ctlfd;
 	int			 p_shutdown;
 	struct event		*p_ev_sig[4];
 	struct event		*p_ev_grace;
@@ -119,6 +120,7 @@ main(int argc, char *argv[])
 	settings_log(env);
 	proc_user_init(DR_USER);
 	lfd = parent_listen(env);
+	p.p_ctlfd = control_init(env->s_control_socket, DR_USER);
 
 	if (!debug && daemon(1, 0) == -1)
 		fatal("daemon");
@@ -146,6 +148,8 @@ main(int argc, char *argv[])
 			fatalx("evsignal_add");
 	ipc_send(&p.p_child[PROC_MATCHER].ch_peer, IMSG_COUNTERS_LOAD, 0,
 	    &p.p_counters, sizeof(p.p_counters));
+	control_start(p.p_base, p.p_ctlfd, &p.p_child[PROC_FRONT].ch_peer,
+	    &p.p_child[PROC_MATCHER].ch_peer);
 
 	event_base_dispatch(p.p_base);
 	fatalx("event loop ended");
@@ -209,6 +213,7 @@ parent_fork(struct parent *p, int lfd)
 		close(pm[1]);
 		close(fm[1]);
 		close(p->p_statefd);
+		close(p->p_ctlfd);
 		log_procinit("front");
 		relay_main(env, pf[1], fm[0], lfd);
 	}
@@ -223,6 +228,7 @@ parent_fork(struct parent *p, int lfd)
 		close(fm[0]);
 		close(lfd);
 		close(p->p_statefd);
+		close(p->p_ctlfd);
 		log_procinit("matcher");
 		matcher_main(env, pm[1], fm[1]);
 	}
@@ -253,6 +259,19 @@ parent_dispatch(struct ipc_peer *peer, struct ipc_hdr *hdr, uint8_t *data,
 	switch (hdr->ih_type) {
 	case IMSG_LOG:
 		proc_log_record(c->ch_title, data, hdr->ih_len);
+		return;
+	case IMSG_STATS_FRONT:
+	case IMSG_BANS_REPLY:
+		if (c != &p->p_child[PROC_FRONT])
+			break;
+		control_reply(hdr->ih_type, hdr->ih_peerid, data,
+		    hdr->ih_len);
+		return;
+	case IMSG_STATS_MATCHER:
+		if (c != &p->p_child[PROC_MATCHER])
+			break;
+		control_reply(hdr->ih_type, hdr->ih_peerid, data,
+		    hdr->ih_len);
 		return;
 	case IMSG_COUNTERS_SAVE:
 	case IMSG_SHUTDOWN_DONE:
@@ -363,6 +382,7 @@ parent_shutdown_step(struct parent *p)
 
 	if (f->ch_peer.ip_bev == NULL && m->ch_peer.ip_bev == NULL) {
 		counters_write(p->p_statefd, &p->p_counters);
+		unlink(env->s_control_socket);
 		log_info("exiting");
 		exit(0);
 	}

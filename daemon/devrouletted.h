@@ -108,6 +108,8 @@ enum imsg_type {
 	IMSG_SHUTDOWN = 100,		/* empty */
 	IMSG_COUNTERS_LOAD,		/* parent -> matcher: struct counters */
 	IMSG_VERBOSE,			/* int32_t verbosity */
+	IMSG_STATS_REQ,			/* empty; peerid: request id */
+	IMSG_BANS_REQ,			/* parent -> front: empty; peerid too */
 
 	/* front -> matcher */
 	IMSG_SOCK_OPEN = 200,		/* empty: a 101 was sent */
@@ -126,12 +128,62 @@ enum imsg_type {
 	IMSG_INSIGHTS_REPLY,		/* struct ipc_insights */
 	IMSG_ERROR,			/* struct ipc_error */
 
-	/* matcher -> parent */
-	IMSG_COUNTERS_SAVE = 400,	/* struct counters */
-	IMSG_SHUTDOWN_DONE,		/* empty: final counters were sent */
+	/* children -> parent, answers carry the request's peerid */
+	IMSG_COUNTERS_SAVE = 400,	/* matcher: struct counters */
+	IMSG_SHUTDOWN_DONE,		/* matcher: empty, final counters sent */
+	IMSG_STATS_FRONT,		/* front: struct stats_front */
+	IMSG_STATS_MATCHER,		/* matcher: struct stats_matcher */
+	IMSG_BANS_REPLY,		/* front: uint64_t remaining ms[] */
 
 	/* any child -> parent */
 	IMSG_LOG = 500,			/* int32_t priority, then text */
+
+	/* devroulettectl -> parent: struct ctl_req */
+	IMSG_CTL_STATS = 600,
+	IMSG_CTL_LOG_VERBOSE,
+	IMSG_CTL_LOG_BRIEF,
+	IMSG_CTL_BANS,
+
+	/* parent -> devroulettectl */
+	IMSG_CTL_STATS_REPLY = 650,	/* struct ctl_stats */
+	IMSG_CTL_BAN,			/* struct ctl_ban, one per ban */
+	IMSG_CTL_OK,			/* empty */
+	IMSG_CTL_END,			/* empty: the answer is complete */
+	IMSG_CTL_ERROR,			/* uint32_t daemon's version, text */
+};
+
+/* The control protocol's version: tool and daemon must agree. */
+#define CTL_VERSION		1
+#define CTL_MAX_CLIENTS		8
+#define CTL_BANS_MAX		(IPC_MAX_PAYLOAD / sizeof(uint64_t))
+
+struct stats_front {
+	uint64_t	 sf_open;	/* open WebSockets */
+	uint64_t	 sf_bans;	/* active bans */
+};
+
+struct stats_matcher {
+	uint64_t	 sm_waiting;
+	uint64_t	 sm_rooms;
+	struct counters	 sm_counters;
+};
+
+struct ctl_req {
+	uint32_t	 cr_version;	/* CTL_VERSION */
+};
+
+struct ctl_stats {
+	uint64_t	 cs_uptime;	/* seconds */
+	uint64_t	 cs_open;
+	uint64_t	 cs_max_sockets;
+	uint64_t	 cs_waiting;
+	uint64_t	 cs_rooms;
+	uint64_t	 cs_bans;
+	struct counters	 cs_counters;
+};
+
+struct ctl_ban {
+	uint64_t	 cb_remaining_ms;
 };
 
 /* Longest UTF-8 text that crosses IPC: 16 KiB of JSON unescapes to less. */
@@ -180,6 +232,13 @@ void	 settings_log(const struct settings *);
 int	 counters_read(int, struct counters *, char *, size_t);
 int	 counters_write(int, const struct counters *);
 int	 counters_parse(const char *, size_t, struct counters *);
+
+/* daemon/control.c */
+struct event_base;
+int	 control_init(const char *, const char *);
+void	 control_start(struct event_base *, int, struct ipc_peer *,
+	    struct ipc_peer *);
+void	 control_reply(uint32_t, uint64_t, const uint8_t *, size_t);
 
 /* daemon/proc.c: privilege separation engine */
 void	 proc_user_init(const char *);	/* parent: look up the user */
