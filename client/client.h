@@ -1,0 +1,285 @@
+/*
+ * devroulette(1): the terminal client.  One WebSocket (client_conn.c, over
+ * TLS with client_tls.c), the protocol session on top of it
+ * (client_session.c), the commands a user types (client_cmd.c), the
+ * full-screen interface (client_ui.c), the first-run notice
+ * (client_config.c) and URL parsing (client_url.c).  Nothing received is
+ * written to disk or executed; every received text is sanitised again
+ * before it is drawn.
+ */
+
+#ifndef DR_CLIENT_H
+#define DR_CLIENT_H
+
+#include <sys/types.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include <stdint.h>
+#include <wchar.h>
+
+#include "common.h"
+
+struct event;
+struct event_base;
+struct evdns_base;
+struct evdns_getaddrinfo_request;
+struct evutil_addrinfo;
+struct ssl_st;
+struct ssl_ctx_st;
+struct bio_st;
+
+#define CLIENT_VERSION		"0.1.0"
+#define CLIENT_SUBPROTOCOL	"devroulette.v1"
+#define TERMS_VERSION		"1"
+
+/* Margins under the server's defaults, so the client never trips them. */
+#define BEAT_INTERVAL_MS	10000
+#define SEND_INTERVAL_MS	1100	/* server: 1000, measured on arrival */
+#define SKIP_GAP_MS		600	/* server: 500 */
+#define INSIGHTS_GAP_MS		1100	/* server: one per second */
+#define JOIN_WINDOW_MS		60000
+#define JOINS_PER_WINDOW	5	/* server: JOINS_PER_MIN */
+#define MSG_MAX_CP		500	/* server: MSG_MAX_CHARS */
+
+#define INPUT_MAX_CP		4096	/* the input line, before the check */
+#define PENDING_MAX		64	/* lines waiting for their turn */
+#define SCROLLBACK_MAX		2000	/* lines kept on screen, in memory */
+#define HANDLE_MAX		32	/* [a-z-]{3,32} */
+#define MATCH_KEY_HEX		64
+
+#define CONNECT_TIMEOUT_MS	10000	/* TCP, per address */
+#define UPGRADE_TIMEOUT_MS	10000	/* TLS and HTTP, together */
+#define DONE_WAIT_MS		1500	/* for the server's close after done */
+#define BACKOFF_MIN_MS		1000
+#define BACKOFF_MAX_MS		30000
+#define HTTP_HEAD_MAX		8192
+#define WS_MSG_MAX		(64 * 1024)
+#define POW_BITS_LIMIT		28	/* more is a server we do not trust */
+
+/* client_url.c */
+struct url {
+	int		 u_tls;
+	char		 u_host[256];		/* no brackets */
+	char		 u_port[6];
+	char		 u_path[1024];		/* path and query */
+	char		 u_hostport[272];	/* the Host header */
+};
+int	 url_parse(const char *, struct url *, const char **);
+int	 url_host_loopback(const char *);
+int	 url_addr_loopback(const struct sockaddr *);
+
+/* client_conn.c: one WebSocket, over TCP or TLS */
+enum conn_state {
+	CONN_RESOLVING,
+	CONN_CONNECTING,
+	CONN_TLS,
+	CONN_UPGRADE,
+	CONN_OPEN,
+	CONN_DEAD
+};
+
+enum conn_error {
+	CONN_RESOLVE,		/* the name did not resolve */
+	CONN_UNREACHABLE,	/* no address accepted the connection */
+	CONN_NOTLOOPBACK,	/* ws:// to a remote host without --insecure */
+	CONN_TLSFAIL,		/* handshake or certificate */
+	CONN_HTTP,		/* an answer other than 101: cr_status */
+	CONN_HANDSHAKE,		/* a 101 that is not a valid upgrade */
+	CONN_TIMEOUT,		/* TLS or upgrade too slow */
+	CONN_PROTOCOL,		/* the server broke RFC 6455: cr_code */
+	CONN_LOST,		/* TCP closed without a close frame */
+	CONN_CLOSED		/* a close frame: cr_code */
+};
+
+struct conn_result {
+	enum conn_error	 cr_error;
+	int		 cr_status;
+	int		 cr_code;
+	char		 cr_why[256];	/* our words, never the server's */
+};
+
+struct conn_cb {
+	void		(*cc_open)(void *);
+	void		(*cc_text)(void *, const uint8_t *, size_t);
+	void		(*cc_end)(void *, const struct conn_result *);
+	void		*cc_arg;
+};
+
+struct conn {
+	struct event_base	*c_base;
+	struct evdns_base	*c_dns;
+	struct url		 c_url;
+	int			 c_insecure;
+	struct conn_cb		 c_cb;
+	enum conn_state		 c_state;
+
+	struct evdns_getaddrinfo_request *c_req;
+	struct evutil_addrinfo	*c_ai;
+	struct evutil_addrinfo	*c_next;
+	int			 c_tried;
+	char			 c_lasterr[128];
+
+	struct bufferevent	*c_bev;
+	struct event		*c_timer;
+	struct event		*c_reaper;
+
+	struct ssl_ctx_st	*c_sslctx;
+	struct ssl_st		*c_ssl;
+	struct bio_st		*c_rbio;	/* network to OpenSSL */
+	struct bio_st		*c_wbio;	/* OpenSSL to network */
+
+	struct evbuffer		*c_in;		/* plaintext from the server */
+	struct evbuffer		*c_msg;		/* a message being reassembled */
+	int			 c_msgop;
+	int			 c_close_sent;
+	char			 c_key[WS_KEY_LEN + 1];
+};
+
+struct conn	*conn_new(struct event_base *, struct evdns_base *,
+		    const struct url *, int, struct ssl_ctx_st *,
+		    const struct conn_cb *);
+void		 conn_start(struct conn *);
+void		 conn_free(struct conn *);
+int		 conn_send_text(struct conn *, const char *, size_t);
+void		 conn_send_close(struct conn *, int);
+void		 conn_output(struct conn *, const void *, size_t);
+void		 conn_fail(struct conn *, enum conn_error, int, const char *,
+		    ...) __attribute__((__format__ (printf, 4, 5)));
+void		 conn_upgrade(struct conn *);
+
+/* client_tls.c */
+struct ssl_ctx_st *tls_ctx_new(char *, size_t);
+int		 tls_start(struct conn *);
+int		 tls_input(struct conn *, struct evbuffer *);
+void		 tls_write(struct conn *, const void *, size_t);
+void		 tls_free(struct conn *);
+
+/* client_session.c: the protocol on top of the connection */
+enum session_state {
+	S_CONNECTING,	/* resolving, TCP, TLS, upgrade */
+	S_HELLO,	/* waiting for hello */
+	S_POW,		/* solving, or pow sent and waiting for ready */
+	S_READY,	/* not queued: about to join */
+	S_QUEUED,	/* join sent or queued */
+	S_ROOM,
+	S_ASK,		/* after idle or limit: the user decides */
+	S_RETRY,	/* waiting to reconnect */
+	S_QUITTING
+};
+
+enum line_kind {
+	LINE_SYSTEM,
+	LINE_ERROR,
+	LINE_PEER,
+	LINE_SELF
+};
+
+struct outmsg {
+	uint32_t		 om_id;		/* its line on screen */
+	char			*om_text;	/* UTF-8, checked */
+	size_t			 om_len;
+	TAILQ_ENTRY(outmsg)	 om_entry;
+};
+TAILQ_HEAD(outq, outmsg);
+
+struct session {
+	struct event_base	*s_base;
+	struct evdns_base	*s_dns;
+	struct ssl_ctx_st	*s_sslctx;
+	struct url		 s_url;
+	int			 s_insecure;
+	int			 s_debug;	/* join in debug mode */
+
+	enum session_state	 s_state;
+	struct conn		*s_conn;
+	char			 s_key[MATCH_KEY_HEX + 1];
+	char			 s_you[HANDLE_MAX + 1];
+	char			 s_peer[HANDLE_MAX + 1];
+	int			 s_waiting;
+	int			 s_leaving;	/* skip sent, ended not yet */
+	char			 s_note[64];	/* "partner left", for status */
+	char			 s_why[256];	/* why we are retrying */
+
+	char			 s_challenge[POW_CHALLENGE_LEN + 1];
+	int			 s_bits;
+	int			 s_pow_tries;
+	uint64_t		 s_pow_next;
+	uint64_t		 s_pow_deadline;
+	struct event		*s_pow_ev;
+
+	struct event		*s_beat_ev;
+	struct event		*s_retry_ev;
+	struct event		*s_join_ev;
+	struct event		*s_send_ev;
+	struct event		*s_quit_ev;
+	int			 s_backoff_ms;
+	uint64_t		 s_retry_at;
+
+	uint64_t		 s_joins[JOINS_PER_WINDOW];
+	size_t			 s_njoins;	/* ring position */
+	uint64_t		 s_last_send;
+	uint64_t		 s_last_skip;
+	uint64_t		 s_last_insights;
+	struct outq		 s_outq;
+	size_t			 s_npending;
+
+	int			 s_exit;	/* exit status once done */
+	char			 s_fatal[512];	/* printed after the UI */
+};
+
+void	 session_init(struct session *, struct event_base *,
+	    struct evdns_base *, struct ssl_ctx_st *, const struct url *,
+	    int, int);
+void	 session_start(struct session *);
+void	 session_free(struct session *);
+void	 session_quit(struct session *);
+void	 session_fatal(struct session *, const char *, ...)
+	    __attribute__((__format__ (printf, 2, 3)));
+void	 session_say(struct session *, const uint8_t *, size_t);
+void	 session_skip(struct session *, int);
+void	 session_insights(struct session *);
+void	 session_again(struct session *);
+void	 session_status(struct session *);
+
+/* client_cmd.c: the words typed after a slash */
+struct cmd_entry {
+	const char	*ce_name;
+	const char	*ce_help;
+	void		(*ce_exec)(struct session *);
+};
+void	 cmd_line(struct session *, const wchar_t *, size_t);
+void	 cmd_help(struct session *);
+
+/* client_ui.c: ncursesw, the one place that draws */
+struct line {
+	uint32_t		 l_id;
+	enum line_kind		 l_kind;
+	int			 l_pending;
+	char			 l_who[HANDLE_MAX + 1];
+	wchar_t			*l_text;
+	size_t			 l_len;
+	TAILQ_ENTRY(line)	 l_entry;
+};
+TAILQ_HEAD(linelist, line);
+
+void	 ui_start(struct event_base *, struct session *);
+void	 ui_stop(void);
+int	 ui_active(void);
+uint32_t ui_add(enum line_kind, const char *, const uint8_t *, size_t, int);
+void	 ui_addf(enum line_kind, const char *, ...)
+	    __attribute__((__format__ (printf, 2, 3)));
+void	 ui_sent(uint32_t);
+void	 ui_drop(uint32_t);
+void	 ui_status(const char *, ...)
+	    __attribute__((__format__ (printf, 1, 2)));
+void	 ui_redraw(void);
+size_t	 ui_text_to_wide(const uint8_t *, size_t, wchar_t *, size_t);
+
+/* client_config.c: the first-run notice */
+int	 config_dir(char *, size_t);
+int	 terms_accepted(void);
+int	 terms_ask(void);
+extern const char *terms_text;
+
+#endif /* DR_CLIENT_H */

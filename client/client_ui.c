@@ -1,0 +1,657 @@
+/*
+ * The full-screen interface, on ncursesw: the chat scrolling above, a
+ * status line, the input line below.  Text reaches the screen only as
+ * wide characters of width 1 or 2 (anything else is dropped or shown as
+ * U+FFFD), so no byte from the network is ever written to the terminal
+ * as is.  The terminal is given back on every way out: a normal end,
+ * fatal() (through atexit), a signal, a crash.
+ */
+
+#include <sys/types.h>
+#include <sys/ioctl.h>
+
+#include <langinfo.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <termios.h>
+#include <unistd.h>
+#include <wchar.h>
+#include <wctype.h>
+
+#include <event2/event.h>
+
+#include <curses.h>
+#include <term.h>
+
+#include "client.h"
+
+#define UI_PROMPT	"> "
+#define UI_PROMPT_W	2
+#define UI_CTRL(c)		((c) & 0x1f)
+
+struct ui {
+	int		 u_active;
+	int		 u_utf8;
+	struct session	*u_session;
+	struct linelist	 u_lines;
+	size_t		 u_nlines;
+	uint32_t	 u_next_id;
+	int		 u_scroll;	/* rows scrolled back from the end */
+
+	wchar_t		 u_input[INPUT_MAX_CP + 1];
+	size_t		 u_ilen;
+	size_t		 u_icur;
+	char		 u_status[256];
+
+	struct event	*u_stdin_ev;
+	struct event	*u_sig_ev[4];
+
+	struct termios	 u_tio;		/* as we found it, for a crash */
+	char		 u_rmcup[64];
+	char		 u_cnorm[64];
+};
+
+static struct ui	 ui = { .u_lines = TAILQ_HEAD_INITIALIZER(ui.u_lines) };
+
+static void	ui_atexit(void);
+static void	ui_crash(int);
+static void	ui_log(int, const char *);
+static void	ui_signal(evutil_socket_t, short, void *);
+static void	ui_stdin(evutil_socket_t, short, void *);
+static void	ui_key(wint_t, int);
+static void	ui_submit(void);
+static void	ui_insert(wchar_t);
+static void	ui_trim(void);
+static int	ui_wrap(const struct line *, int, int, int);
+static int	ui_put(const wchar_t *, size_t, int *, int *, int, int, int,
+		    int);
+static void	ui_draw_chat(void);
+static void	ui_draw_status(void);
+static void	ui_draw_input(void);
+static int	ui_wide_ok(uint32_t);
+static struct line *ui_find(uint32_t);
+
+int
+ui_active(void)
+{
+	return (ui.u_active);
+}
+
+/* Only characters that occupy one or two cells and move the cursor. */
+static int
+ui_wide_ok(uint32_t cp)
+{
+	if (cp < 0x20 || (cp >= 0x7f && cp < 0xa0))
+		return (0);
+	if ((cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) ||
+	    cp == 0x200e || cp == 0x200f || cp == 0x061c)
+		return (0);
+	return (1);
+}
+
+/*
+ * Sanitised UTF-8 to what may be drawn.  Returns the characters stored;
+ * out holds outlen of them at most.
+ */
+size_t
+ui_text_to_wide(const uint8_t *p, size_t len, wchar_t *out, size_t outlen)
+{
+	size_t		i, n;
+	uint32_t	cp;
+	int		r, w;
+
+	for (i = n = 0; i < len && n < outlen; i += r) {
+		if ((r = utf8_decode(p + i, len - i, &cp)) == -1) {
+			r = 1;
+			continue;
+		}
+		if (!ui_wide_ok(cp))
+			continue;
+		if (!ui.u_utf8 && cp >= 0x80) {
+			out[n++] = L'?';
+			continue;
+		}
+		w = wcwidth((wchar_t)cp);
+		if (w == 0)
+			continue;	/* combining, zero-width: no cell */
+		out[n++] = w < 0 || w > 2 ? (wchar_t)0xfffd : (wchar_t)cp;
+	}
+	return (n);
+}
+
+static void
+ui_trim(void)
+{
+	struct line	*l;
+
+	while (ui.u_nlines > SCROLLBACK_MAX) {
+		l = TAILQ_FIRST(&ui.u_lines);
+		TAILQ_REMOVE(&ui.u_lines, l, l_entry);
+		free(l->l_text);
+		free(l);
+		ui.u_nlines--;
+	}
+}
+
+/* A line for the chat area; text is UTF-8.  Works before the screen too. */
+uint32_t
+ui_add(enum line_kind kind, const char *who, const uint8_t *text, size_t len,
+    int pending)
+{
+	struct line	*l;
+
+	l = xcalloc(1, sizeof(*l));
+	l->l_id = ++ui.u_next_id;
+	l->l_kind = kind;
+	l->l_pending = pending;
+	if (who != NULL)
+		strlcpy(l->l_who, who, sizeof(l->l_who));
+	l->l_text = xreallocarray(NULL, len + 1, sizeof(wchar_t));
+	l->l_len = ui_text_to_wide(text, len, l->l_text, len + 1);
+	TAILQ_INSERT_TAIL(&ui.u_lines, l, l_entry);
+	ui.u_nlines++;
+	ui_trim();
+	if (ui.u_scroll > 0)
+		ui.u_scroll += ui_wrap(l, COLS, 0, 0);
+	ui_redraw();
+	return (l->l_id);
+}
+
+void
+ui_addf(enum line_kind kind, const char *fmt, ...)
+{
+	char	buf[1024];
+	va_list	ap;
+	int	n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(buf))
+		n = sizeof(buf) - 1;
+	if (!utf8_valid((uint8_t *)buf, n))
+		n = 0;	/* cut inside a character: better nothing */
+	ui_add(kind, NULL, (uint8_t *)buf, n, 0);
+}
+
+static struct line *
+ui_find(uint32_t id)
+{
+	struct line	*l;
+
+	TAILQ_FOREACH_REVERSE(l, &ui.u_lines, linelist, l_entry)
+		if (l->l_id == id)
+			return (l);
+	return (NULL);
+}
+
+void
+ui_sent(uint32_t id)
+{
+	struct line	*l;
+
+	if ((l = ui_find(id)) != NULL)
+		l->l_pending = 0;
+	ui_redraw();
+}
+
+void
+ui_drop(uint32_t id)
+{
+	struct line	*l;
+
+	if ((l = ui_find(id)) != NULL)
+		l->l_pending = -1;
+	ui_redraw();
+}
+
+void
+ui_status(const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(ui.u_status, sizeof(ui.u_status), fmt, ap);
+	va_end(ap);
+	ui_redraw();
+}
+
+/*
+ * Lay out (and, if draw, draw) characters from *x,*y, wrapping at width;
+ * rows above top or below bottom are not drawn.  Returns 0.
+ */
+static int
+ui_put(const wchar_t *w, size_t n, int *x, int *y, int width, int top,
+    int bottom, int draw)
+{
+	size_t	i;
+	int	cw;
+
+	for (i = 0; i < n; i++) {
+		cw = wcwidth(w[i]);
+		if (cw < 1)
+			cw = 1;
+		if (*x + cw > width) {
+			(*y)++;
+			*x = 0;
+		}
+		if (draw && *y >= top && *y < bottom)
+			mvaddnwstr(*y, *x, &w[i], 1);
+		*x += cw;
+	}
+	return (0);
+}
+
+/* Rows the line takes at this width; drawn from row y if draw. */
+static int
+ui_wrap(const struct line *l, int width, int y, int draw)
+{
+	wchar_t	 who[HANDLE_MAX + 4];
+	int	 x = 0, y0 = y, top = 0, bottom = LINES - 2, attr;
+	size_t	 i, n;
+
+	if (width < 4)
+		width = 4;
+	switch (l->l_kind) {
+	case LINE_SYSTEM:
+		attr = A_DIM;
+		swprintf(who, HANDLE_MAX + 4, L"* ");
+		break;
+	case LINE_ERROR:
+		attr = A_BOLD;
+		swprintf(who, HANDLE_MAX + 4, L"! ");
+		break;
+	default:
+		attr = A_BOLD;
+		n = strlen(l->l_who);
+		for (i = 0; i < n; i++)
+			who[i] = (wchar_t)(unsigned char)l->l_who[i];
+		who[n] = L':';
+		who[n + 1] = L' ';
+		who[n + 2] = L'\0';
+		break;
+	}
+	if (draw)
+		attron(attr);
+	ui_put(who, wcslen(who), &x, &y, width, top, bottom, draw);
+	if (draw && l->l_kind != LINE_SYSTEM)
+		attroff(attr);
+	ui_put(l->l_text, l->l_len, &x, &y, width, top, bottom, draw);
+	if (draw)
+		attroff(attr);
+	if (l->l_pending != 0) {
+		const wchar_t *tag = l->l_pending > 0 ? L" (pending)" :
+		    L" (not sent)";
+
+		if (draw)
+			attron(A_DIM);
+		ui_put(tag, wcslen(tag), &x, &y, width, top, bottom, draw);
+		if (draw)
+			attroff(A_DIM);
+	}
+	return (y - y0 + 1);
+}
+
+static void
+ui_draw_chat(void)
+{
+	struct line	*l, *first = NULL;
+	int		 height = LINES - 2, rows = 0, y;
+
+	if (height < 1)
+		return;
+	/* Walk back from the newest line until the screen is full. */
+	TAILQ_FOREACH_REVERSE(l, &ui.u_lines, linelist, l_entry) {
+		rows += ui_wrap(l, COLS, 0, 0);
+		first = l;
+		if (rows >= height + ui.u_scroll)
+			break;
+	}
+	if (ui.u_scroll > rows - height)
+		ui.u_scroll = rows - height > 0 ? rows - height : 0;
+	y = height - rows + ui.u_scroll;
+	if (y > 0 && rows < height)
+		y = 0;	/* a short history starts at the top */
+	for (l = first; l != NULL; l = TAILQ_NEXT(l, l_entry))
+		y += ui_wrap(l, COLS, y, 1);
+}
+
+static void
+ui_draw_status(void)
+{
+	wchar_t	w[256];
+	char	right[48];
+	size_t	n;
+	int	x = 0, y = LINES - 2;
+
+	if (y < 0)
+		return;
+	attron(A_REVERSE);
+	mvhline(y, 0, ' ', COLS);
+	n = ui_text_to_wide((uint8_t *)ui.u_status, strlen(ui.u_status), w,
+	    sizeof(w) / sizeof(w[0]));
+	if ((int)n > COLS)
+		n = COLS;
+	ui_put(w, n, &x, &y, COLS + 1, y, y + 1, 1);
+	if (ui.u_ilen > MSG_MAX_CP)
+		snprintf(right, sizeof(right), " %zu/%d chars ", ui.u_ilen,
+		    MSG_MAX_CP);
+	else if (ui.u_scroll > 0)
+		snprintf(right, sizeof(right), " scrolled (PgDn) ");
+	else
+		snprintf(right, sizeof(right), " devroulette ");
+	if ((int)strlen(right) + x < COLS)
+		mvaddstr(LINES - 2, COLS - (int)strlen(right), right);
+	attroff(A_REVERSE);
+}
+
+/* The input line scrolls sideways to keep the cursor in view. */
+static void
+ui_draw_input(void)
+{
+	size_t	start = 0, i;
+	int	width = COLS - UI_PROMPT_W - 1, w, x, y = LINES - 1, cx;
+
+	if (width < 1 || y < 0)
+		return;
+	for (;;) {
+		for (w = 0, i = start; i < ui.u_icur; i++)
+			w += wcwidth(ui.u_input[i]) > 1 ? 2 : 1;
+		if (w <= width)
+			break;
+		start++;
+	}
+	mvaddstr(y, 0, UI_PROMPT);
+	x = 0;
+	cx = UI_PROMPT_W;
+	for (i = start; i < ui.u_ilen; i++) {
+		w = wcwidth(ui.u_input[i]) > 1 ? 2 : 1;
+		if (x + w > width)
+			break;
+		mvaddnwstr(y, UI_PROMPT_W + x, &ui.u_input[i], 1);
+		x += w;
+		if (i + 1 == ui.u_icur)
+			cx = UI_PROMPT_W + x;
+	}
+	move(y, cx);
+}
+
+void
+ui_redraw(void)
+{
+	if (!ui.u_active)
+		return;
+	erase();
+	ui_draw_chat();
+	ui_draw_status();
+	ui_draw_input();
+	refresh();
+}
+
+static void
+ui_insert(wchar_t wc)
+{
+	if (ui.u_ilen >= INPUT_MAX_CP)
+		return;
+	memmove(&ui.u_input[ui.u_icur + 1], &ui.u_input[ui.u_icur],
+	    (ui.u_ilen - ui.u_icur) * sizeof(wchar_t));
+	ui.u_input[ui.u_icur++] = wc;
+	ui.u_ilen++;
+}
+
+static void
+ui_submit(void)
+{
+	wchar_t	line[INPUT_MAX_CP];
+	size_t	len = ui.u_ilen;
+
+	wmemcpy(line, ui.u_input, len);
+	ui.u_ilen = ui.u_icur = 0;
+	ui.u_scroll = 0;
+	cmd_line(ui.u_session, line, len);
+	ui_redraw();
+}
+
+static void
+ui_key(wint_t wc, int fkey)
+{
+	int	page = LINES - 3 > 1 ? LINES - 3 : 1;
+
+	if (fkey) {
+		switch (wc) {
+		case KEY_ENTER:
+			ui_submit();
+			return;
+		case KEY_BACKSPACE:
+			wc = 0x7f;
+			break;
+		case KEY_LEFT:
+			if (ui.u_icur > 0)
+				ui.u_icur--;
+			return;
+		case KEY_RIGHT:
+			if (ui.u_icur < ui.u_ilen)
+				ui.u_icur++;
+			return;
+		case KEY_HOME:
+			ui.u_icur = 0;
+			return;
+		case KEY_END:
+			ui.u_icur = ui.u_ilen;
+			return;
+		case KEY_DC:
+			if (ui.u_icur < ui.u_ilen) {
+				wmemmove(&ui.u_input[ui.u_icur],
+				    &ui.u_input[ui.u_icur + 1],
+				    ui.u_ilen - ui.u_icur - 1);
+				ui.u_ilen--;
+			}
+			return;
+		case KEY_PPAGE:
+			ui.u_scroll += page;
+			return;
+		case KEY_NPAGE:
+			ui.u_scroll = ui.u_scroll > page ? ui.u_scroll - page : 0;
+			return;
+		default:
+			return;
+		}
+	}
+	switch (wc) {
+	case '\r':
+	case '\n':
+		ui_submit();
+		return;
+	case UI_CTRL('c'):
+	case UI_CTRL('d'):
+		session_quit(ui.u_session);
+		return;
+	case 0x7f:
+	case UI_CTRL('h'):
+		if (ui.u_icur > 0) {
+			ui.u_icur--;
+			memmove(&ui.u_input[ui.u_icur],
+			    &ui.u_input[ui.u_icur + 1],
+			    (ui.u_ilen - ui.u_icur) * sizeof(wchar_t));
+			ui.u_ilen--;
+		}
+		return;
+	case UI_CTRL('a'):
+		ui.u_icur = 0;
+		return;
+	case UI_CTRL('e'):
+		ui.u_icur = ui.u_ilen;
+		return;
+	case UI_CTRL('u'):
+		wmemmove(ui.u_input, &ui.u_input[ui.u_icur],
+		    ui.u_ilen - ui.u_icur);
+		ui.u_ilen -= ui.u_icur;
+		ui.u_icur = 0;
+		return;
+	case UI_CTRL('l'):
+		clearok(curscr, TRUE);
+		return;
+	case '\t':
+		ui_insert(L' ');
+		return;
+	}
+	if (wc < 0x20 || !ui_wide_ok(wc) || !iswprint(wc) || wcwidth(wc) < 1)
+		return;
+	ui_insert((wchar_t)wc);
+}
+
+static void
+ui_stdin(evutil_socket_t fd, short ev, void *arg)
+{
+	wint_t	wc;
+	int	r;
+
+	while (ui.u_active && (r = wget_wch(stdscr, &wc)) != ERR) {
+		if (r == KEY_CODE_YES && wc == KEY_RESIZE)
+			continue;
+		ui_key(wc, r == KEY_CODE_YES);
+	}
+	ui_redraw();
+}
+
+static void
+ui_signal(evutil_socket_t sig, short ev, void *arg)
+{
+	struct winsize	ws;
+
+	switch (sig) {
+	case SIGWINCH:
+		if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 &&
+		    ws.ws_row > 0 && ws.ws_col > 0)
+			resizeterm(ws.ws_row, ws.ws_col);
+		clearok(curscr, TRUE);
+		ui_redraw();
+		break;
+	case SIGHUP:
+		/* The terminal is gone: nobody to say goodbye to. */
+		ui.u_session->s_state = S_QUITTING;
+		event_base_loopexit(ui.u_session->s_base, NULL);
+		break;
+	default:
+		session_quit(ui.u_session);
+		break;
+	}
+}
+
+/* fatal() and friends: give the terminal back before they print. */
+static void
+ui_log(int pri, const char *msg)
+{
+	if (ui.u_active && pri > LOG_ERR) {
+		ui_addf(LINE_ERROR, "%s", msg);
+		return;
+	}
+	ui_stop();
+	fprintf(stderr, "devroulette: %s\n", msg);
+}
+
+static void
+ui_atexit(void)
+{
+	ui_stop();
+}
+
+/* Async-signal-safe: only the saved bytes and tcsetattr. */
+static void
+ui_crash(int sig)
+{
+	ssize_t	r;
+
+	if (ui.u_active) {
+		r = write(STDOUT_FILENO, ui.u_rmcup, strlen(ui.u_rmcup));
+		r = write(STDOUT_FILENO, ui.u_cnorm, strlen(ui.u_cnorm));
+		(void)r;
+		tcsetattr(STDIN_FILENO, TCSANOW, &ui.u_tio);
+	}
+	raise(sig);
+}
+
+void
+ui_start(struct event_base *base, struct session *s)
+{
+	static const int	 sigs[] = { SIGWINCH, SIGINT, SIGTERM, SIGHUP };
+	static const int	 crash[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL,
+				    SIGABRT };
+	struct sigaction	 sa;
+	const char		*cap;
+	size_t			 i;
+
+	ui.u_session = s;
+	ui.u_utf8 = strcmp(nl_langinfo(CODESET), "UTF-8") == 0;
+	tcgetattr(STDIN_FILENO, &ui.u_tio);
+	if (newterm(NULL, stdout, stdin) == NULL)
+		fatalx("cannot use this terminal (TERM=%s)",
+		    getenv("TERM") != NULL ? getenv("TERM") : "");
+	ui.u_active = 1;
+	atexit(ui_atexit);
+	log_setsink(ui_log);
+	raw();
+	noecho();
+	nonl();
+	keypad(stdscr, TRUE);
+	nodelay(stdscr, TRUE);
+	set_escdelay(25);
+	if ((cap = tigetstr("rmcup")) != NULL && cap != (char *)-1)
+		strlcpy(ui.u_rmcup, cap, sizeof(ui.u_rmcup));
+	if ((cap = tigetstr("cnorm")) != NULL && cap != (char *)-1)
+		strlcpy(ui.u_cnorm, cap, sizeof(ui.u_cnorm));
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = ui_crash;
+	sa.sa_flags = SA_RESETHAND;
+	sigemptyset(&sa.sa_mask);
+#ifndef DR_SANITIZE
+	for (i = 0; i < sizeof(crash) / sizeof(crash[0]); i++)
+		sigaction(crash[i], &sa, NULL);
+#else
+	(void)crash;
+#endif
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		ui.u_sig_ev[i] = evsignal_new(base, sigs[i], ui_signal, NULL);
+		if (ui.u_sig_ev[i] == NULL || event_add(ui.u_sig_ev[i],
+		    NULL) == -1)
+			fatalx("%s: cannot watch signals", __func__);
+	}
+	ui.u_stdin_ev = event_new(base, STDIN_FILENO, EV_READ | EV_PERSIST,
+	    ui_stdin, NULL);
+	if (ui.u_stdin_ev == NULL || event_add(ui.u_stdin_ev, NULL) == -1)
+		fatalx("%s: cannot watch the terminal", __func__);
+	ui_redraw();
+}
+
+void
+ui_stop(void)
+{
+	struct line	*l;
+	size_t		 i;
+
+	if (!ui.u_active)
+		return;
+	ui.u_active = 0;
+	endwin();
+	if (ui.u_stdin_ev != NULL)
+		event_free(ui.u_stdin_ev);
+	ui.u_stdin_ev = NULL;
+	for (i = 0; i < sizeof(ui.u_sig_ev) / sizeof(ui.u_sig_ev[0]); i++) {
+		if (ui.u_sig_ev[i] != NULL)
+			event_free(ui.u_sig_ev[i]);
+		ui.u_sig_ev[i] = NULL;
+	}
+	while ((l = TAILQ_FIRST(&ui.u_lines)) != NULL) {
+		TAILQ_REMOVE(&ui.u_lines, l, l_entry);
+		free(l->l_text);
+		free(l);
+	}
+	ui.u_nlines = 0;
+}

@@ -1,0 +1,172 @@
+/*
+ * devroulette(1): chat with a random developer while your AI works.
+ *
+ *	devroulette [--insecure] [--debug] start [URL]
+ */
+
+#include <sys/types.h>
+
+#include <getopt.h>
+#include <locale.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/dns.h>
+#include <event2/event.h>
+
+#include <openssl/ssl.h>
+
+#include "client.h"
+
+#ifndef DEFAULT_URL
+#define DEFAULT_URL	"ws://127.0.0.1:8787"
+#endif
+
+__attribute__((__noreturn__)) static void	usage(int);
+static const char	*pick_url(int, char **);
+static void		 run(const struct url *, int, int);
+
+static void
+usage(int status)
+{
+	FILE	*f = status == 0 ? stdout : stderr;
+
+	fprintf(f, "usage: devroulette [-hV] [--insecure] [--debug] "
+	    "start [URL]\n");
+	if (status == 0)
+		fprintf(f, "\n"
+		    "Chat with a random developer while your AI works.\n"
+		    "\n"
+		    "  start [URL]  connect and chat (URL: ws:// or wss://;\n"
+		    "               default $DEVROULETTE_URL, else %s)\n"
+		    "  --insecure   allow ws:// to a host other than this one\n"
+		    "  --debug      join the debug queue (needs "
+		    "DEVROULETTE_DEV=1)\n"
+		    "  -h, --help   this help\n"
+		    "  -V, --version\n"
+		    "\n"
+		    "In the chat: /skip /report /insights /quit /help.\n"
+		    "See devroulette(1).\n", DEFAULT_URL);
+	exit(status);
+}
+
+static const char *
+pick_url(int argc, char **argv)
+{
+	const char	*env;
+
+	if (argc > 1)
+		return (argv[1]);
+	if ((env = getenv("DEVROULETTE_URL")) != NULL && *env != '\0')
+		return (env);
+	return (DEFAULT_URL);
+}
+
+static void
+run(const struct url *u, int insecure, int debug)
+{
+	struct event_base	*base;
+	struct evdns_base	*dns;
+	SSL_CTX			*ctx = NULL;
+	struct session		 s;
+	char			 err[256];
+
+	if (u->u_tls && (ctx = tls_ctx_new(err, sizeof(err))) == NULL) {
+		fprintf(stderr, "devroulette: %s\n", err);
+		exit(1);
+	}
+	if ((base = event_base_new()) == NULL)
+		fatalx("cannot start the event loop");
+	/* Without resolv.conf, numeric hosts still work. */
+	if ((dns = evdns_base_new(base,
+	    EVDNS_BASE_INITIALIZE_NAMESERVERS)) == NULL &&
+	    (dns = evdns_base_new(base, 0)) == NULL)
+		fatalx("cannot start the resolver");
+
+	session_init(&s, base, dns, ctx, u, insecure, debug);
+	ui_start(base, &s);
+	ui_addf(LINE_SYSTEM, "devroulette %s: type /help for commands, "
+	    "Ctrl-C to leave.", CLIENT_VERSION);
+	session_start(&s);
+	event_base_dispatch(base);
+	ui_stop();
+
+	session_free(&s);
+	evdns_base_free(dns, 0);
+	event_base_free(base);
+	if (ctx != NULL)
+		SSL_CTX_free(ctx);
+	if (s.s_fatal[0] != '\0')
+		fprintf(stderr, "devroulette: %s\n", s.s_fatal);
+	exit(s.s_exit);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "debug",	no_argument,	NULL,	'D' },
+		{ "help",	no_argument,	NULL,	'h' },
+		{ "insecure",	no_argument,	NULL,	'I' },
+		{ "version",	no_argument,	NULL,	'V' },
+		{ NULL,		0,		NULL,	0 }
+	};
+	struct url	 u;
+	const char	*s, *err;
+	int		 ch, debug = 0, insecure = 0;
+
+	setlocale(LC_ALL, "");
+	log_init(1, 0);
+	while ((ch = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'D':
+			debug = 1;
+			break;
+		case 'h':
+			usage(0);
+		case 'I':
+			insecure = 1;
+			break;
+		case 'V':
+			printf("devroulette %s (protocol %d)\n", CLIENT_VERSION,
+			    DR_PROTO_VERSION);
+			exit(0);
+		default:
+			usage(1);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1 || argc > 2 || strcmp(argv[0], "start") != 0)
+		usage(1);
+
+	if (debug && ((s = getenv("DEVROULETTE_DEV")) == NULL ||
+	    strcmp(s, "1") != 0)) {
+		fprintf(stderr, "devroulette: --debug is for testing the "
+		    "server and needs DEVROULETTE_DEV=1\n");
+		exit(1);
+	}
+	s = pick_url(argc, argv);
+	if (url_parse(s, &u, &err) == -1) {
+		fprintf(stderr, "devroulette: %s: %s\n", s, err);
+		exit(1);
+	}
+	if (!u.u_tls && !insecure && !url_host_loopback(u.u_host)) {
+		fprintf(stderr, "devroulette: %s: ws:// is not encrypted and "
+		    "only allowed to this machine; use wss:// (or --insecure)"
+		    "\n", s);
+		exit(1);
+	}
+	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
+		fprintf(stderr, "devroulette: needs a terminal\n");
+		exit(1);
+	}
+	if (!terms_accepted() && !terms_ask())
+		exit(1);
+	signal(SIGPIPE, SIG_IGN);
+	run(&u, insecure, debug);
+	return (0);
+}
