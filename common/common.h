@@ -79,6 +79,7 @@ int	 sanitise_empty(const uint8_t *, size_t);	/* only U+0020 left */
 /* pow.c: proof of work */
 #define POW_CHALLENGE_LEN	32	/* lowercase hex characters */
 #define POW_NONCE_MAX		32
+void	 pow_init(void);		/* before a sandbox */
 void	 pow_challenge(char *);		/* POW_CHALLENGE_LEN + 1 bytes */
 int	 pow_nonce_valid(const char *, size_t);
 int	 pow_check(const char *, const char *, size_t, int);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "common.h"
@@ -20,6 +21,23 @@
 #define POW_SOLVE_LEN	11	/* base 62 digits of a uint64_t */
 
 static size_t	pow_nonce_fmt(uint64_t, char *);
+
+/*
+ * OpenSSL sets itself up on first use, and at exit, with system calls a
+ * sandbox may not allow: a process about to be sandboxed does it now and
+ * goes without the exit handler.
+ */
+void
+pow_init(void)
+{
+	char	 challenge[POW_CHALLENGE_LEN + 1];
+
+	if (OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL) != 1)
+		fatalx("%s: OPENSSL_init_crypto", __func__);
+	pow_challenge(challenge);
+	(void)pow_check(challenge, "0", 1, 0);
+	(void)pow_check(challenge, "0", 1, 1);
+}
 
 void
 pow_challenge(char *out)

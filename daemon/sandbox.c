@@ -15,8 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
-
 #include "devrouletted.h"
 
 /* Both processes: memory, time, randomness, the event loop, leaving. */
@@ -150,13 +148,10 @@ sandbox_matcher(void)
 static void
 sandbox_warm_crypto(void)
 {
-	char	 accept[WS_ACCEPT_LEN + 1], challenge[POW_CHALLENGE_LEN + 1];
-	const char *key = "dGhlIHNhbXBsZSBub25jZQ==";
+	char		 accept[WS_ACCEPT_LEN + 1];
+	const char	*key = "dGhlIHNhbXBsZSBub25jZQ==";
 
-	if (OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL) != 1)
-		fatalx("%s: OPENSSL_init_crypto", __func__);
-	pow_challenge(challenge);
-	(void)pow_check(challenge, "0", 1, 0);
+	pow_init();
 	if (ws_accept_key(key, strlen(key), accept) == -1)
 		fatalx("%s: ws_accept_key", __func__);
 }
