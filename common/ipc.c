@@ -163,14 +163,17 @@ ipc_flush(struct ipc_peer *p)
 		return;
 	out = bufferevent_get_output(p->ip_bev);
 	fd = bufferevent_getfd(p->ip_bev);
+	/* A bufferevent keeps the start of its output frozen. */
+	evbuffer_unfreeze(out, 1);
 	while (evbuffer_get_length(out) > 0) {
 		if (evbuffer_write(out, fd) != -1)
 			continue;
 		if (errno != EAGAIN && errno != EINTR)
-			return;
+			break;
 		pfd.fd = fd;
 		pfd.events = POLLOUT;
 		if (poll(&pfd, 1, 1000) <= 0)
-			return;
+			break;
 	}
+	evbuffer_freeze(out, 1);
 }
