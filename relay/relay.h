@@ -104,4 +104,219 @@ void	 addr_client(const struct ipkey *, const char *, size_t, int,
 int	 addr_equal(const struct ipkey *, const struct ipkey *);
 uint32_t addr_hash(const struct ipkey *);
 
+/*
+ * Everything below is the front's own machinery: relay.c (process, accept,
+ * lifecycle, timers, IPC), relay_ws.c (RFC 6455 in and out), relay_client.c
+ * (the state mirror and the client's messages), relay_out.c (every outbound
+ * JSON message), relay_ip.c (per-IP limits), relay_buf.c (byte buffers).
+ */
+#include <sys/queue.h>
+
+#include <event2/event_struct.h>
+
+#define RELAY_READ_MAX		(64 * 1024)	/* one read(2) */
+#define RELAY_GRACE_MS		1000	/* close handshake, lingering close */
+#define RELAY_ACCEPT_PAUSE_MS	1000	/* after EMFILE/ENFILE */
+#define RELAY_SWEEP_MS		10000	/* idle per-IP entries freed */
+#define RELAY_BUDGET_MS		1000	/* FRAME_BUDGET frames per this */
+#define RELAY_CLOSE_REASON_MAX	(WS_CONTROL_MAX - 2)
+
+/*
+ * A byte buffer allocated only while it holds something: most sockets are
+ * idle most of the time, and an idle socket should cost no buffer at all.
+ */
+struct rbuf {
+	size_t		 rb_off;	/* consumed bytes at the front */
+	size_t		 rb_len;	/* bytes held, after rb_off */
+	size_t		 rb_size;	/* of rb_data */
+	uint8_t		 rb_data[];
+};
+
+/* relay_buf.c */
+void	 rbuf_add(struct rbuf **, const void *, size_t);
+void	 rbuf_drain(struct rbuf **, size_t);
+void	 rbuf_free(struct rbuf **);
+size_t	 rbuf_len(const struct rbuf *);
+uint8_t	*rbuf_ptr(const struct rbuf *);
+
+/*
+ * The front's mirror of a socket's state (docs/DESIGN.md).  HELLO through
+ * ROOM are open WebSockets; the mirror moves only on what the client has
+ * been told.
+ */
+enum conn_state {
+	CS_HTTP = 1,	/* reading the request head */
+	CS_HELLO,	/* 101 and hello sent, no accepted pow yet */
+	CS_READY,
+	CS_JOINING,	/* IMSG_JOIN sent, no QUEUED or key_in_use yet */
+	CS_QUEUED,
+	CS_ROOM,
+	CS_CLOSING,	/* our close frame is queued; awaiting the peer's */
+	CS_DRAIN,	/* all said: flush, shut down, await EOF */
+	CS_DEAD		/* torn down, freed at the end of the loop turn */
+};
+
+#define CS_ISOPEN(s)	((s) >= CS_HELLO && (s) <= CS_ROOM)
+
+/* c_flags */
+#define CF_FLUSHQ	0x01	/* on the flush list */
+#define CF_WRITING	0x02	/* output blocked: EV_WRITE armed */
+#define CF_SHUTWR	0x04	/* shutdown(SHUT_WR) done */
+#define CF_EOF		0x08	/* the peer shut its side: no more reads */
+#define CF_MSGDROP	0x10	/* a frame of this message was over budget */
+#define CF_CLOSERX	0x20	/* in CLOSING: skip frames, find the close */
+
+/* The last FRAME_BUDGET frames within budget, as ms clock values. */
+struct budget {
+	uint32_t	 bu_t[FRAME_BUDGET];
+	uint8_t		 bu_next;	/* the oldest */
+};
+
+struct ipent;
+
+/*
+ * One TCP connection, from accept to teardown.  Kept small on purpose:
+ * buffers exist only while they hold bytes, and one timer event serves
+ * every deadline of the connection (the earliest is armed).
+ */
+struct conn {
+	struct event		 c_ev;		/* read, + write while blocked */
+	struct event		 c_tev;		/* the earliest deadline */
+	TAILQ_ENTRY(conn)	 c_entry;	/* all connections, or reaping */
+	TAILQ_ENTRY(conn)	 c_flush;	/* output to write this turn */
+	LIST_ENTRY(conn)	 c_ipentry;	/* open WebSockets of c_ip */
+	struct conn		*c_idnext;	/* socket id hash chain */
+	struct ipent		*c_ip;		/* while open */
+	struct rbuf		*c_in;		/* a partial head or frame */
+	struct rbuf		*c_msg;		/* fragments of a message */
+	struct rbuf		*c_out;
+	uint64_t		 c_id;		/* 0 until the 101 */
+	uint64_t		 c_deadline;	/* handshake, pow, beat, grace */
+	uint64_t		 c_seen;	/* last complete frame */
+	uint64_t		 c_ping;	/* next ping */
+	uint64_t		 c_timer;	/* c_tev fires then; 0: unarmed */
+	struct utf8_stream	 c_utf8;	/* the text message so far */
+	struct budget		 c_budget;
+	uint32_t		 c_msglen;	/* payload bytes of the message */
+	uint32_t		 c_fed;		/* bytes of a partial frame seen */
+	uint8_t			 c_challenge[POW_CHALLENGE_LEN / 2];
+	struct ipkey		 c_peer;	/* TCP peer, for admission */
+	uint8_t			 c_state;	/* enum conn_state */
+	uint8_t			 c_flags;
+	uint8_t			 c_nframes;	/* data frames of the message */
+	int			 c_fd;
+};
+
+TAILQ_HEAD(conn_list, conn);
+LIST_HEAD(conn_iplist, conn);
+
+/* relay_ip.c: per client IP (section 6), pure: the caller passes the time */
+struct tsring {			/* instants in a sliding window, oldest first */
+	uint64_t	*ts_t;
+	uint32_t	 ts_size;
+	uint32_t	 ts_head;
+	uint32_t	 ts_len;
+};
+
+struct ipent {
+	struct ipkey		 ie_key;
+	struct ipent		*ie_next;	/* hash chain */
+	struct conn_iplist	 ie_socks;	/* open WebSockets */
+	uint32_t		 ie_nsocks;
+	uint32_t		 ie_pending;	/* joins awaiting the matcher */
+	uint64_t		 ie_banned;	/* ban ends then; 0: none */
+	struct tsring		 ie_viol;	/* violations, last WINDOW_MS */
+	struct tsring		 ie_joins;	/* accepted joins, ditto */
+};
+
+struct iptable {
+	struct ipent	**it_bucket;
+	uint32_t	 it_size;	/* a power of two */
+	uint32_t	 it_count;
+};
+
+void	 ip_table_init(struct iptable *);
+void	 ip_table_free(struct iptable *);
+struct ipent	*ip_find(struct iptable *, const struct ipkey *);
+struct ipent	*ip_get(struct iptable *, const struct ipkey *);
+int	 ip_banned(struct ipent *, uint64_t);
+int	 ip_violation(struct ipent *, uint64_t, uint32_t, uint64_t);
+int	 ip_join_allowed(struct ipent *, uint64_t, uint32_t);
+void	 ip_join_pend(struct ipent *);
+void	 ip_join_accept(struct ipent *, uint64_t);
+void	 ip_join_release(struct ipent *);
+int	 ip_idle(struct ipent *, uint64_t);
+uint32_t ip_sweep(struct iptable *, uint64_t);
+
+/* relay.c: the process */
+struct front {
+	const struct settings	*f_conf;
+	struct event_base	*f_base;
+	struct ipc_peer		 f_parent;
+	struct ipc_peer		 f_matcher;
+	int			 f_lfd;		/* listening socket */
+	int			 f_reserve;	/* spare fd for EMFILE */
+	struct event		 f_lev;		/* accept */
+	struct event		 f_pauseev;	/* accept paused */
+	struct event		 f_flushev;	/* end of turn: write, reap */
+	struct event		 f_sweepev;
+	struct event		 f_downev;	/* shutdown grace */
+	struct conn_list	 f_conns;
+	struct conn_list	 f_flushq;
+	struct conn_list	 f_reapq;
+	struct conn		**f_ids;	/* socket id hash, open only */
+	uint64_t		 f_idmask;
+	uint64_t		 f_nextid;
+	uint32_t		 f_nconns;	/* TCP connections */
+	uint32_t		 f_nopen;	/* open WebSockets */
+	struct iptable		 f_ips;
+	int			 f_shutdown;
+};
+
+extern struct front	*front;
+
+void	 relay_close(struct conn *, const char *);
+int	 relay_queue_flush(struct conn *);
+void	 relay_timer_arm(struct conn *);
+void	 relay_detach(struct conn *);
+void	 relay_violation(struct ipent *);
+void	 relay_drain(struct conn *);
+int	 relay_send_matcher(struct conn *, uint32_t, const void *, size_t);
+
+/* relay_ws.c: RFC 6455 for the server side */
+void	 relay_ws_input(struct conn *, uint8_t *, size_t);
+int	 relay_ws_check(const struct ws_frame *, uint32_t, uint32_t);
+int	 relay_budget_take(struct budget *, uint32_t);
+void	 relay_budget_init(struct budget *, uint32_t);
+int	 relay_ws_send(struct conn *, int, const void *, size_t);
+void	 relay_ws_close(struct conn *, int, const char *);
+void	 relay_ws_fail(struct conn *, int);
+void	 relay_ws_ping(struct conn *);
+
+/* relay_client.c: the client's messages against the state mirror */
+void	 relay_client_message(struct conn *, const uint8_t *, size_t);
+void	 relay_client_reply(struct conn *, uint32_t, const uint8_t *, size_t);
+void	 relay_error(struct conn *, enum dr_error);
+void	 relay_challenge_set(struct conn *, const char *);
+
+/* relay_out.c: every outbound JSON message, formatted */
+#define OUT_MAX		(6 * IPC_TEXT_MAX + 64)	/* msg, all escaped */
+size_t	 out_hello(char *, size_t, const char *, uint32_t, uint32_t);
+size_t	 out_ready(char *, size_t);
+size_t	 out_queued(char *, size_t, uint32_t);
+size_t	 out_matched(char *, size_t, const char *, const char *);
+size_t	 out_msg(char *, size_t, const uint8_t *, size_t);
+size_t	 out_ended(char *, size_t, enum dr_ended);
+size_t	 out_insights(char *, size_t, const struct ipc_insights *);
+size_t	 out_error(char *, size_t, enum dr_error);
+int	 out_handle_valid(const char *, size_t);
+int	 relay_out_hello(struct conn *, const char *);
+int	 relay_out_ready(struct conn *);
+int	 relay_out_queued(struct conn *, uint32_t);
+int	 relay_out_matched(struct conn *, const struct ipc_matched *);
+int	 relay_out_msg(struct conn *, const uint8_t *, size_t);
+int	 relay_out_ended(struct conn *, enum dr_ended);
+int	 relay_out_insights(struct conn *, const struct ipc_insights *);
+int	 relay_out_error(struct conn *, enum dr_error);
+
 #endif /* DR_RELAY_H */
