@@ -384,6 +384,8 @@ class WS:
         finally:
             self.eof_at = time.monotonic()
             self.eof.set()
+            # as any client would: the server ended the stream, so do we
+            self.writer.transport.abort()
             self.frames.put_nowait(None)
 
     async def next_frame(self, timeout=DEFAULT_TIMEOUT, what="a frame"):
