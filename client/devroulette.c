@@ -27,7 +27,7 @@
 
 __attribute__((__noreturn__)) static void	usage(int);
 static const char	*pick_url(int, char **);
-static void		 run(const struct url *, int, int);
+static void		 run(const struct url *, struct ssl_ctx_st *, int, int);
 
 static void
 usage(int status)
@@ -66,18 +66,11 @@ pick_url(int argc, char **argv)
 }
 
 static void
-run(const struct url *u, int insecure, int debug)
+run(const struct url *u, SSL_CTX *ctx, int insecure, int debug)
 {
 	struct event_base	*base;
 	struct evdns_base	*dns;
-	SSL_CTX			*ctx = NULL;
 	struct session		 s;
-	char			 err[256];
-
-	if (u->u_tls && (ctx = tls_ctx_new(err, sizeof(err))) == NULL) {
-		fprintf(stderr, "devroulette: %s\n", err);
-		exit(1);
-	}
 	if ((base = event_base_new()) == NULL)
 		fatalx("cannot start the event loop");
 	/* Without resolv.conf, numeric hosts still work. */
@@ -115,7 +108,9 @@ main(int argc, char **argv)
 		{ NULL,		0,		NULL,	0 }
 	};
 	struct url	 u;
+	SSL_CTX		*ctx = NULL;
 	const char	*s, *err;
+	char		 buf[256];
 	int		 ch, debug = 0, insecure = 0;
 
 	setlocale(LC_ALL, "");
@@ -160,6 +155,10 @@ main(int argc, char **argv)
 		    "\n", s);
 		exit(1);
 	}
+	if (u.u_tls && (ctx = tls_ctx_new(buf, sizeof(buf))) == NULL) {
+		fprintf(stderr, "devroulette: %s\n", buf);
+		exit(1);
+	}
 	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
 		fprintf(stderr, "devroulette: needs a terminal\n");
 		exit(1);
@@ -167,6 +166,6 @@ main(int argc, char **argv)
 	if (!terms_accepted() && !terms_ask())
 		exit(1);
 	signal(SIGPIPE, SIG_IGN);
-	run(&u, insecure, debug);
+	run(&u, ctx, insecure, debug);
 	return (0);
 }
