@@ -179,6 +179,14 @@ class Server:
             await asyncio.sleep(0.02)
         return self.wait(0.1 if self.proc.poll() is None else 1)
 
+    async def stop_async(self):
+        """stop() without blocking the event loop (clients keep running)."""
+        if self.proc.poll() is None:
+            self.terminate()
+        rc = await self.wait_async()
+        self.proc = None
+        self.check_exit(rc)
+
     def stop(self):
         """SIGTERM; asserts exit status 0 and a clean log."""
         if self.proc is None:

@@ -705,6 +705,21 @@ async def pair(srv, a=None, b=None, mode="task", mode_b=None):
     return a, b
 
 
+async def expect_banned(ws, after=None):
+    """
+    Close 4002; the error frame of the violation that caused the ban
+    (`after`) may come first.
+    """
+    f = await ws.next_data_frame(what="close 4002")
+    if f is not None and f.opcode == OP_TEXT and after is not None:
+        m = json.loads(f.payload)
+        assert m.get("t") == "error" and m.get("code") == after, m
+        f = await ws.next_data_frame(what="close 4002")
+    assert f is not None, "dropped without close frame, expected 4002"
+    assert f.opcode == OP_CLOSE, "expected close 4002, got %r" % f
+    assert f.close_code == 4002, "expected close 4002, got %s" % f.close_code
+
+
 async def close_all():
     """Closes every connection the test left open (close handshake)."""
     conns = list(OPEN)
