@@ -921,7 +921,9 @@ relay_shutdown(void)
 	event_del(&front->f_lev);
 	event_del(&front->f_pauseev);
 	event_del(&front->f_sweepev);
-	TAILQ_FOREACH_SAFE(c, &front->f_conns, c_entry, t) {
+	for (c = TAILQ_FIRST(&front->f_conns); c != NULL; c = t) {
+		/* Closing moves c to the reap list: step on first. */
+		t = TAILQ_NEXT(c, c_entry);
 		if (c->c_state == CS_HTTP)
 			relay_close(c, "shutdown");
 		else if (CS_ISOPEN(c->c_state))
