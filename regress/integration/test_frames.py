@@ -306,9 +306,8 @@ async def test_21_pings_in_a_second_only_20_answered(shared_server):
     pongs = []
     end = time.monotonic() + 0.8
     while time.monotonic() < end:
-        try:
-            f = await asyncio.wait_for(ws.next_frame(), end - time.monotonic())
-        except asyncio.TimeoutError:
+        f = await ws.poll_frame(end - time.monotonic())
+        if f is False:
             break
         assert f is not None and f.opcode == OP_PONG, f
         pongs.append(f.payload)
@@ -355,3 +354,41 @@ async def test_frames_over_budget_count_as_violations(start_server):
         assert (await flood.next_frame()).opcode == OP_PONG
     await flood.expect_close(4002)
     await calm.still_open()
+
+
+# ---- close frames the server must refuse (RFC 6455 7.4, 5.5.1) ------------------
+
+@pytest.mark.parametrize("payload", [b"\x03", close_payload(0),
+                                     close_payload(999),
+                                     close_payload(1005), close_payload(1006),
+                                     close_payload(1015), close_payload(5000)],
+                         ids=["one_byte", "0", "999", "1005", "1006", "1015",
+                              "5000"])
+async def test_close_with_invalid_payload_answered_1002(shared_server,
+                                                        payload):
+    ws = await hello_socket(shared_server)
+    ws.send_frame(OP_CLOSE, payload)
+    await ws.expect_close(1002)
+
+
+async def test_close_reason_not_utf8_answered_1007(shared_server):
+    ws = await hello_socket(shared_server)
+    ws.send_frame(OP_CLOSE, close_payload(1000, b"\xff\xfe"))
+    await ws.expect_close(1007)
+
+
+async def test_frame_header_announcing_over_16KiB_closes_1009_at_once(
+        shared_server):
+    ws = await client(shared_server)
+    # header and masking key only: the payload never comes
+    ws.send_raw(frame_bytes(OP_TEXT, b"", length=16 * 1024 + 1))
+    await ws.expect_close(1009)
+
+
+async def test_fragment_header_pushing_message_over_16KiB_closes_1009(
+        shared_server):
+    ws = await client(shared_server)
+    ws.send_frame(OP_TEXT, b"{" * 10000, fin=False)
+    hdr = frame_bytes(OP_CONT, b"", fin=True, length=7000)
+    ws.send_raw(hdr)                   # header only: the payload never comes
+    await ws.expect_close(1009)

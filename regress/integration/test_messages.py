@@ -65,6 +65,18 @@ async def test_pow_for_another_challenge_refused(start_server):
     await b.expect_error("pow")
 
 
+async def test_pow_bits_0_accepts_any_nonce_but_pow_still_required(
+        start_server):
+    srv = start_server(POW_BITS=0)
+    ws = await connect(srv)
+    h = await ws.hello()
+    assert h["bits"] == 0
+    ws.send({"t": "insights"})
+    await ws.expect_error("state")
+    ws.send({"t": "pow", "nonce": nonce_with_exact_bits(ws.challenge, 0)})
+    await ws.expect("ready")
+
+
 async def test_pow_after_ready_answers_state(shared_server):
     ws = await client(shared_server)
     ws.send({"t": "pow", "nonce": solve_pow(ws.challenge, ws.bits)})
@@ -628,3 +640,21 @@ async def test_second_insights_within_a_second_answers_insights_rate(shared_serv
     # the refused one moved no clock: allowed 1 s after the first
     await asyncio.sleep(max(0, t0 + 1.1 - time.monotonic()))
     await a.insights()
+
+
+async def test_online_counts_sockets_from_101_until_closed(start_server):
+    srv = start_server()
+    asker = await client(srv)
+    assert (await asker.insights())["online"] == 1
+    a = await connect(srv)                  # counted from its 101
+    b = await connect(srv)
+    c = await client(srv)
+    await asyncio.sleep(1.05)
+    assert (await asker.insights())["online"] == 4
+    await a.close()                          # close handshake done
+    b.abort()                                # TCP gone
+    c.send({"t": "done"})
+    await c.expect_close(1000)
+    await asyncio.sleep(0.2)
+    await asyncio.sleep(0.85)
+    assert (await asker.insights())["online"] == 1
