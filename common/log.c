@@ -78,6 +78,17 @@ vlog(int pri, const char *fmt, va_list ap)
 	errno = saved;
 }
 
+/* A record formatted elsewhere (a child's), logged as it is. */
+void
+log_record(int pri, const char *msg)
+{
+	if (log_debug_mode) {
+		fprintf(stderr, "%s\n", msg);
+		fflush(stderr);
+	} else
+		syslog(pri, "%s", msg);
+}
+
 void
 logit(int pri, const char *fmt, ...)
 {

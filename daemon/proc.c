@@ -129,7 +129,7 @@ proc_log_record(const char *child, const uint8_t *data, size_t len)
 	for (i = 0; i < len; i++)
 		if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f)
 			text[i] = '?';
-	logit(pri, "%s", text);
+	log_record(pri, text);
 }
 
 /* Limits that hold even if the seccomp filter were absent. */

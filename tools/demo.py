@@ -40,7 +40,7 @@ async def dev(name, url, lines, started):
                 if lines:
                     await asyncio.sleep(1.2)
                     text = lines.pop(0)
-                    print(f"{name} -> {text}")
+                    print(f"{name} -> {json.dumps(text)}")
                     await ws.send(json.dumps({"t": "msg", "text": text}))
                 elif name == "alice":
                     await ws.send(json.dumps({"t": "insights"}))
