@@ -918,9 +918,14 @@ relay_shutdown(void)
 	front->f_shutdown = 1;
 	log_debug("%s: %u connections, %u open WebSockets", __func__,
 	    front->f_nconns, front->f_nopen);
+	/* New clients are refused at once rather than left in the backlog. */
 	event_del(&front->f_lev);
 	event_del(&front->f_pauseev);
 	event_del(&front->f_sweepev);
+	close(front->f_lfd);
+	if (front->f_reserve != -1)
+		close(front->f_reserve);
+	front->f_lfd = front->f_reserve = -1;
 	for (c = TAILQ_FIRST(&front->f_conns); c != NULL; c = t) {
 		/* Closing moves c to the reap list: step on first. */
 		t = TAILQ_NEXT(c, c_entry);
