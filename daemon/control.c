@@ -34,6 +34,8 @@ struct ctl_conn {
 	struct ctl_stats	 cc_stats;
 };
 
+TAILQ_HEAD(ctl_conns, ctl_conn);
+
 static struct {
 	struct event_base	*c_base;
 	struct event		*c_ev;
@@ -42,7 +44,7 @@ static struct {
 	uint64_t		 c_started;
 	uint64_t		 c_nextid;
 	int			 c_nclients;
-	TAILQ_HEAD(, ctl_conn)	 c_conns;
+	struct ctl_conns	 c_conns;
 } control;
 
 static void	control_accept(evutil_socket_t, short, void *);
