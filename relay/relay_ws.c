@@ -87,14 +87,20 @@ relay_ws_input(struct conn *c, uint8_t *p, size_t n)
 		used = relay_ws_frames(c, rbuf_ptr(c->c_in),
 		    rbuf_len(c->c_in));
 		if (!relay_ws_reading(c))
-			return;
+			goto done;
 		rbuf_drain(&c->c_in, used);
 	}
 	if (n == 0 || !relay_ws_reading(c))
-		return;
+		goto done;
 	used = relay_ws_frames(c, p, n);
 	if (relay_ws_reading(c) && used < n)
 		rbuf_add(&c->c_in, p + used, n - used);
+ done:
+	/* Nothing more will be parsed: let the buffers go now. */
+	if (!relay_ws_reading(c)) {
+		rbuf_free(&c->c_in);
+		rbuf_free(&c->c_msg);
+	}
 }
 
 /* Bytes still missing from the frame (or header) at the start of buf. */
