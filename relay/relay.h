@@ -164,7 +164,6 @@ enum conn_state {
 #define CF_SHUTWR	0x04	/* shutdown(SHUT_WR) done */
 #define CF_EOF		0x08	/* the peer shut its side: no more reads */
 #define CF_MSGDROP	0x10	/* a frame of this message was over budget */
-#define CF_CLOSERX	0x20	/* in CLOSING: skip frames, find the close */
 
 /* The last FRAME_BUDGET frames within budget, as ms clock values. */
 struct budget {
