@@ -19,6 +19,9 @@ static int	 log_verbose;
 static const char *log_procname;
 static void	(*log_sink)(int, const char *);
 
+static void	 vwarn_errno(int, const char *, va_list)
+		    __attribute__((__format__ (printf, 2, 0)));
+
 void
 log_init(int debug, int facility)
 {
