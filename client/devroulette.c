@@ -88,6 +88,8 @@ run(const struct url *u, SSL_CTX *ctx, int insecure, int debug)
 	ui_stop();
 
 	session_free(&s);
+	/* One more turn: connections freed in callbacks are reaped then. */
+	event_base_loop(base, EVLOOP_NONBLOCK);
 	evdns_base_free(dns, 0);
 	event_base_free(base);
 	if (ctx != NULL)

@@ -51,7 +51,8 @@ def check(cond, name, detail=""):
         failed += 1
         print("not ok - %s" % name, flush=True)
         if detail:
-            for line in str(detail).splitlines()[-25:]:
+            lines = [x for x in str(detail).splitlines() if x.strip()]
+            for line in lines[-40:]:
                 print("#   %s" % line, flush=True)
 
 
@@ -87,7 +88,7 @@ class Pane:
 
     def __init__(self, name, url, cfg, width=100, height=50, extra=(),
                  env=None):
-        self.name = name
+        self.name = "=drt-%s:" % name  # "=": exactly that session
         self.height = height
         e = {"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
              "XDG_CONFIG_HOME": cfg, "HOME": cfg, "TERM": "screen"}
@@ -99,7 +100,7 @@ class Pane:
                "tr ' ;' '\\n\\n' | grep -E '^-?(icanon|echo)$' | "
                "tr '\\n' ' '; echo; sleep 600" %
                (envs, shq(CLIENT), args, shq(url)))
-        tmux("new-session", "-d", "-s", name, "-x", str(width), "-y",
+        tmux("new-session", "-d", "-s", "drt-" + name, "-x", str(width), "-y",
              str(height), cmd)
 
     def screen(self):
@@ -422,7 +423,7 @@ def test_chat(tmp, srv, cfg):
 
     # A paste of several lines: one message each.
     tmux("set-buffer", "-b", "p", "pasted one\npasted two\npasted three\n")
-    tmux("paste-buffer", "-b", "p", "-t", "a", "-d")
+    tmux("paste-buffer", "-b", "p", "-t", a.name, "-d")
     check(b.wait(r"pasted one.*\n.*pasted two.*\n.*pasted three", 10),
           "paste: multi-line paste sent as successive messages",
           b.screen())
@@ -439,13 +440,13 @@ def test_chat(tmp, srv, cfg):
     check(a.wait("Unknown command /frobnicate"), "unknown command refused")
 
     # Resize: the layout follows the window.
-    tmux("resize-window", "-t", "a", "-x", "50", "-y", "12")
+    tmux("resize-window", "-t", a.name, "-x", "50", "-y", "12")
     time.sleep(0.5)
     rows = a.rows()
     check(len(rows) >= 12 and "chatting with" in rows[10] and
           rows[11].startswith(">"), "resize: redrawn at 50x12",
           "\n".join(rows))
-    tmux("resize-window", "-t", "a", "-x", "100", "-y", "50")
+    tmux("resize-window", "-t", a.name, "-x", "100", "-y", "50")
 
     time.sleep(0.7)
     a.type("/skip")
@@ -460,7 +461,7 @@ def test_chat(tmp, srv, cfg):
     two = r"You are now chatting with(.|\n)*You are now chatting"
     x, y = (a, b) if a.wait(two, 3) else (b, a)
     check(ok and x.wait(two, 1), "requeue: a waiting client meets a "
-          "newcomer", c.screen())
+          "newcomer", c.screen() + a.screen() + b.screen())
     time.sleep(0.7)
     n = x.screen().count("left the chat")
     c.type("/report")
@@ -586,6 +587,9 @@ def main():
     with open(os.path.join(cfg, "devroulette", "accepted"), "w") as f:
         f.write("terms 1\n")
     srv = None
+    # A session for the whole run: tmux exits with its last session, and a
+    # new session racing a server on its way out would fail.
+    tmux("new-session", "-d", "-s", "drt-keep", "sleep 3600")
     try:
         test_cli(tmp)
         if os.environ.get("DR_PEER_CMD") or os.access(DAEMON, os.X_OK):
