@@ -307,7 +307,8 @@ ui_draw_chat(void)
 	if (height < 1)
 		return;
 	/* Walk back from the newest line until the screen is full. */
-	TAILQ_FOREACH_REVERSE(l, &ui.u_lines, linelist, l_entry) {
+	for (l = TAILQ_LAST(&ui.u_lines, linelist); l != NULL;
+	    l = TAILQ_PREV(l, linelist, l_entry)) {
 		rows += ui_wrap(l, COLS, 0, 0);
 		first = l;
 		if (rows >= height + ui.u_scroll)
