@@ -252,7 +252,7 @@ ui_put(const wchar_t *w, size_t n, int *x, int *y, int width, int top,
 static int
 ui_wrap(const struct line *l, int width, int y, int draw)
 {
-	wchar_t	 who[HANDLE_MAX + 4];
+	wchar_t	 who[HANDLE_MAX + 4] = L"";
 	int	 x = 0, y0 = y, top = 0, bottom = LINES - 2, attr;
 	size_t	 i, n;
 
@@ -309,6 +309,8 @@ ui_draw_chat(void)
 	/* Walk back from the newest line until the screen is full. */
 	for (l = TAILQ_LAST(&ui.u_lines, linelist); l != NULL;
 	    l = TAILQ_PREV(l, linelist, l_entry)) {
+		/* cppcheck cannot see through TAILQ_PREV: l is set. */
+		/* cppcheck-suppress uninitvar */
 		rows += ui_wrap(l, COLS, 0, 0);
 		first = l;
 		if (rows >= height + ui.u_scroll)
@@ -567,12 +569,12 @@ ui_atexit(void)
 static void
 ui_crash(int sig)
 {
-	ssize_t	r;
-
 	if (ui.u_active) {
-		r = write(STDOUT_FILENO, ui.u_rmcup, strlen(ui.u_rmcup));
-		r = write(STDOUT_FILENO, ui.u_cnorm, strlen(ui.u_cnorm));
-		(void)r;
+		/* Dying anyway: a failed write leaves nothing to try. */
+		if (write(STDOUT_FILENO, ui.u_rmcup, strlen(ui.u_rmcup)) ==
+		    -1 || write(STDOUT_FILENO, ui.u_cnorm,
+		    strlen(ui.u_cnorm)) == -1)
+			errno = 0;
 		tcsetattr(STDIN_FILENO, TCSANOW, &ui.u_tio);
 	}
 	raise(sig);
