@@ -62,8 +62,8 @@ proc_drop(const char *title)
 	uid_t	 r, e, s;
 
 	if (!proc_privileged) {
-		log_info("%s: not started as root: running without chroot as "
-		    "uid %u", title, (unsigned)getuid());
+		log_info("not started as root: running without chroot as "
+		    "uid %u", (unsigned)getuid());
 		return;
 	}
 	if (chroot(DR_CHROOT) == -1)
@@ -79,8 +79,7 @@ proc_drop(const char *title)
 	if (getresuid(&r, &e, &s) == -1 || r != proc_uid || e != proc_uid ||
 	    s != proc_uid || setuid(0) != -1)
 		fatalx("%s: privileges were not dropped", title);
-	log_debug("%s: chrooted to %s as uid %u", title, DR_CHROOT,
-	    (unsigned)proc_uid);
+	log_debug("chrooted to %s as uid %u", DR_CHROOT, (unsigned)proc_uid);
 }
 
 /*

@@ -126,7 +126,7 @@ sandbox_load(const char *title, int net)
 	if (seccomp_load(ctx) < 0)
 		fatalx("%s: %s: seccomp_load", __func__, title);
 	seccomp_release(ctx);
-	log_debug("%s: seccomp filter loaded", title);
+	log_debug("seccomp filter loaded");
 }
 
 void

@@ -837,6 +837,30 @@ relay_send_matcher(struct conn *c, uint32_t type, const void *data,
 	return (ipc_send(&front->f_matcher, type, c->c_id, data, len));
 }
 
+/* The operator's view: counts and remaining times, never addresses. */
+static void
+relay_stats(uint32_t type, uint64_t reqid)
+{
+	struct stats_front	 sf;
+	uint64_t		*left;
+	uint32_t		 n;
+
+	if (type == IMSG_STATS_REQ) {
+		sf.sf_open = front->f_nopen;
+		sf.sf_bans = ip_bans(&front->f_ips, mono_ms(), NULL, 0);
+		ipc_send(&front->f_parent, IMSG_STATS_FRONT, reqid, &sf,
+		    sizeof(sf));
+		return;
+	}
+	left = xcalloc(CTL_BANS_MAX, sizeof(*left));
+	n = ip_bans(&front->f_ips, mono_ms(), left, CTL_BANS_MAX);
+	if (n > CTL_BANS_MAX)
+		n = CTL_BANS_MAX;
+	ipc_send(&front->f_parent, IMSG_BANS_REPLY, reqid, left,
+	    n * sizeof(*left));
+	free(left);
+}
+
 static void
 relay_dispatch_parent(struct ipc_peer *peer, struct ipc_hdr *hdr,
     uint8_t *data, void *arg)
@@ -844,6 +868,12 @@ relay_dispatch_parent(struct ipc_peer *peer, struct ipc_hdr *hdr,
 	int32_t	 v;
 
 	switch (hdr->ih_type) {
+	case IMSG_STATS_REQ:
+	case IMSG_BANS_REQ:
+		if (hdr->ih_len != 0)
+			break;
+		relay_stats(hdr->ih_type, hdr->ih_peerid);
+		return;
 	case IMSG_SHUTDOWN:
 		if (hdr->ih_len != 0)
 			break;

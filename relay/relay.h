@@ -246,6 +246,7 @@ void	 ip_join_accept(struct ipent *, uint64_t);
 void	 ip_join_release(struct ipent *);
 int	 ip_idle(struct ipent *, uint64_t);
 uint32_t ip_sweep(struct iptable *, uint64_t);
+uint32_t ip_bans(struct iptable *, uint64_t, uint64_t *, uint32_t);
 
 /* relay.c: the process */
 struct front {

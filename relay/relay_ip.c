@@ -261,3 +261,24 @@ ip_sweep(struct iptable *it, uint64_t now)
 		ip_resize(it, size);
 	return (n);
 }
+
+/*
+ * Active bans for the operator: how many, and up to max remaining times.
+ * Never the addresses: devroulettectl(8) shows counts and times only.
+ */
+uint32_t
+ip_bans(struct iptable *it, uint64_t now, uint64_t *left, uint32_t max)
+{
+	struct ipent	*ie;
+	uint32_t	 i, n = 0;
+
+	for (i = 0; i < it->it_size; i++)
+		for (ie = it->it_bucket[i]; ie != NULL; ie = ie->ie_next) {
+			if (!ip_banned(ie, now))
+				continue;
+			if (left != NULL && n < max)
+				left[n] = ie->ie_banned - now;
+			n++;
+		}
+	return (n);
+}
