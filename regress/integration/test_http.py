@@ -317,3 +317,44 @@ async def test_standard_websocket_client_can_chat(shared_server):
     finally:
         await a.close()
         await b.close()
+
+
+# ---- robustness of the HTTP reader ---------------------------------------------
+
+async def test_handshake_sent_one_byte_at_a_time_accepted(shared_server):
+    reader, writer = await tcp_connect(shared_server.port)
+    for b in upgrade_request(shared_server.port):
+        writer.write(bytes([b]))
+        await writer.drain()
+        await asyncio.sleep(0.001)
+    raw = await helpers.read_head(reader, 3)
+    assert raw.startswith(b"HTTP/1.1 101 "), raw
+
+
+async def test_frame_in_same_segment_as_handshake_handled(shared_server):
+    reader, writer = await tcp_connect(shared_server.port)
+    writer.write(upgrade_request(shared_server.port) +
+                 helpers.frame_bytes(helpers.OP_PING, b"early"))
+    raw = await helpers.read_head(reader, 3)
+    assert raw.startswith(b"HTTP/1.1 101 "), raw
+    ws = helpers.WS(reader, writer, None, None, auto_pong=False)
+    helpers.OPEN.add(ws)
+    hello = await ws.next_frame()
+    assert hello.opcode == helpers.OP_TEXT and b'"hello"' in hello.payload
+    pong = await ws.next_frame()
+    assert pong.opcode == helpers.OP_PONG and pong.payload == b"early", pong
+
+
+async def test_healthz_with_connection_keep_alive_answers_200_and_closes(
+        shared_server):
+    r = await http_exchange(shared_server.port, req(
+        "GET", "/healthz", ["Connection: keep-alive"]))
+    assert r.status == 200 and r.body == b"ok\n", r
+    assert r.closed
+
+
+async def test_pipelined_requests_answered_once_then_closed(shared_server):
+    r = await http_exchange(shared_server.port,
+                            req("GET", "/healthz") + req("GET", "/healthz"))
+    assert r.status == 200 and r.body == b"ok\n", r
+    assert r.closed

@@ -155,6 +155,11 @@ async def test_sigterm_closes_every_websocket_1001_without_ended(
     await srv.stop_async()
 
 
-async def test_sigterm_with_no_client_exits_0(start_server):
+async def test_sigterm_right_after_start_exits_0(start_server):
+    """SIGTERM as soon as the port accepts: handled, not fatal (15 tries)."""
     srv = start_server()
     await srv.stop_async()
+    for _ in range(14):
+        srv.start()
+        await srv.stop_async()
+    assert srv.exit_codes == [0] * 15, srv.exit_codes

@@ -54,6 +54,17 @@ DEFECTS_READY = [
     ("msg_lone_low_surrogate", '{"t":"msg","text":"a\\udc00"}'),
     ("msg_reversed_surrogates", '{"t":"msg","text":"\\ude00\\ud83d"}'),
     ("msg_extra_member", '{"t":"msg","text":"a","to":"b"}'),
+    ("raw_nul_in_string", '{"t":"msg","text":"a\x00b"}'),
+    ("raw_tab_in_string", '{"t":"msg","text":"a\tb"}'),
+    ("raw_newline_in_string", '{"t":"msg","text":"a\nb"}'),
+    ("byte_order_mark", '\ufeff{"t":"beat"}'),
+    ("nul_after_object", '{"t":"beat"}\x00'),
+    ("duplicate_t_escaped", '{"t":"beat","\\u0074":"beat"}'),
+    ("deeply_nested_value",
+     '{"t":"msg","text":"a","x":' + "[" * 5000 + "]" * 5000 + '}'),
+    ("deeply_nested_bare", "[" * 16000),
+    ("bad_escape", '{"t":"msg","text":"\\x41"}'),
+    ("truncated_unicode_escape", '{"t":"msg","text":"\\u12"}'),
 ]
 
 
