@@ -138,6 +138,7 @@ struct ipc_peer {
 	ipc_dispatch_fn		 ip_dispatch;
 	void			*ip_arg;
 	void			(*ip_lost)(struct ipc_peer *, void *);
+	int			 ip_untrusted;	/* drop, not die, on garbage */
 	uint8_t			*ip_buf;	/* IPC_MAX_PAYLOAD bytes */
 };
 /* Pure decoder: 1 message, 0 need more, -1 malformed. */

@@ -92,6 +92,12 @@ ipc_readcb(struct bufferevent *bev, void *arg)
 			fatalx("%s: %s: short copy", __func__, p->ip_name);
 		/* Length check first, with only the header's bytes. */
 		r = ipc_decode(raw, sizeof(raw), &hdr);
+		if (r == -1 && p->ip_untrusted) {
+			log_warnx("%s: malformed message from %s; dropped",
+			    __func__, p->ip_name);
+			p->ip_lost(p, p->ip_arg);
+			return;
+		}
 		if (r == -1)
 			fatalx("%s: malformed message from %s (type %u, "
 			    "length %u)", __func__, p->ip_name,

@@ -133,6 +133,7 @@ control_accept(evutil_socket_t lfd, short events, void *arg)
 	ipc_peer_init(&cc->cc_peer, control.c_base, fd, "control client",
 	    control_dispatch, cc);
 	cc->cc_peer.ip_lost = control_lost;
+	cc->cc_peer.ip_untrusted = 1;
 	cc->cc_timer = evtimer_new(control.c_base, control_timeout, cc);
 	if (cc->cc_timer == NULL || evtimer_add(cc->cc_timer, &tv) == -1)
 		fatalx("%s: evtimer", __func__);

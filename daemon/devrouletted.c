@@ -51,6 +51,7 @@ struct parent {
 };
 
 static void	 usage(void) __attribute__((__noreturn__));
+static void	 proc_child_signals(void);
 static int	 parent_listen(const struct settings *);
 static void	 parent_fork(struct parent *, int);
 static void	 parent_dispatch(struct ipc_peer *, struct ipc_hdr *,
@@ -66,6 +67,7 @@ static void	 parent_fail(struct parent *, const char *, ...)
 
 
 static struct settings	 settings;
+static sigset_t		 oldmask;	/* restored once handlers exist */
 
 static void
 usage(void)
@@ -78,6 +80,7 @@ int
 main(int argc, char *argv[])
 {
 	struct parent	 p;
+	sigset_t	 mask;
 	char		 errbuf[512];
 	int		 ch, debug = 0, verbose = 0, noaction = 0, lfd;
 
@@ -114,6 +117,18 @@ main(int argc, char *argv[])
 		exit(0);
 	}
 
+	/*
+	 * A signal that comes before the event loop's handlers are in
+	 * place waits for them instead of killing the daemon half started.
+	 */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGCHLD);
+	if (sigprocmask(SIG_BLOCK, &mask, &oldmask) == -1)
+		err(1, "sigprocmask");
+
 	log_init(debug, LOG_DAEMON);
 	log_setverbose(verbose);
 	log_procinit("parent");
@@ -146,6 +161,8 @@ main(int argc, char *argv[])
 		if (p.p_ev_sig[ch] == NULL || evsignal_add(p.p_ev_sig[ch],
 		    NULL) == -1)
 			fatalx("evsignal_add");
+	if (sigprocmask(SIG_SETMASK, &oldmask, NULL) == -1)
+		fatal("sigprocmask");
 	ipc_send(&p.p_child[PROC_MATCHER].ch_peer, IMSG_COUNTERS_LOAD, 0,
 	    &p.p_counters, sizeof(p.p_counters));
 	control_start(p.p_base, p.p_ctlfd, &p.p_child[PROC_FRONT].ch_peer,
@@ -153,6 +170,23 @@ main(int argc, char *argv[])
 
 	event_base_dispatch(p.p_base);
 	fatalx("event loop ended");
+}
+
+/*
+ * The parent orchestrates shutdown: a terminal's ^C or a service manager's
+ * SIGTERM to the whole group must not cut a child short.  A parent that
+ * dies closes the children's socketpairs, which ends them.
+ */
+static void
+proc_child_signals(void)
+{
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGCHLD, SIG_DFL);
+	if (sigprocmask(SIG_SETMASK, &oldmask, NULL) == -1)
+		fatal("sigprocmask");
 }
 
 static int
@@ -214,6 +248,7 @@ parent_fork(struct parent *p, int lfd)
 		close(fm[1]);
 		close(p->p_statefd);
 		close(p->p_ctlfd);
+		proc_child_signals();
 		log_procinit("front");
 		relay_main(env, pf[1], fm[0], lfd);
 	}
@@ -229,6 +264,7 @@ parent_fork(struct parent *p, int lfd)
 		close(lfd);
 		close(p->p_statefd);
 		close(p->p_ctlfd);
+		proc_child_signals();
 		log_procinit("matcher");
 		matcher_main(env, pm[1], fm[1]);
 	}

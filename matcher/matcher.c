@@ -10,7 +10,6 @@
 #include <sys/time.h>
 #include <sys/tree.h>
 
-#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,16 +52,6 @@ matcher_main(const struct settings *conf, int fd_parent, int fd_front)
 {
 	struct matcher_proc	*mp = &matcher_proc;
 	struct timeval		 tv;
-
-	/*
-	 * The parent orchestrates shutdown: a terminal's ^C or a service
-	 * manager's SIGTERM to the whole group must not cut the final
-	 * counters short.  A parent that dies closes our socketpair.
-	 */
-	signal(SIGINT, SIG_IGN);
-	signal(SIGTERM, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);
-	signal(SIGPIPE, SIG_IGN);
 
 	if ((mp->mp_base = event_base_new()) == NULL)
 		fatalx("%s: event_base_new", __func__);

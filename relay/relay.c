@@ -21,7 +21,6 @@
 #include <netinet/tcp.h>
 
 #include <errno.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,12 +103,6 @@ relay_main(const struct settings *conf, int fd_parent, int fd_matcher,
 	struct front	*f = front;
 	struct ipkey	 ik;
 	struct timeval	 tv;
-
-	/* The parent orchestrates shutdown; a dead peer shows as EOF. */
-	signal(SIGINT, SIG_IGN);
-	signal(SIGTERM, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);
-	signal(SIGPIPE, SIG_IGN);
 
 	f->f_conf = conf;
 	f->f_lfd = fd_listen;

@@ -89,6 +89,7 @@ client() {	# bin-dir label
 }
 
 step build make -j2 all unit
+step build-hooks make -j2 TESTHOOKS=1 BUILD=build/hooks all
 units build/plain plain
 integration "$top/bin/devrouletted" plain
 client "$top/bin" plain

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from drserver import REPO
+from drserver import REPO, Server
 from helpers import client, fresh_ip, pair
 
 pytestmark = pytest.mark.daemon_only
@@ -137,8 +137,10 @@ def test_control_socket_removed_at_shutdown(start_server):
 
 def test_second_daemon_on_same_control_socket_refused(start_server, tmp_path):
     srv = start_server()
+    second = Server(tmp_path / "second",
+                    {"CONTROL_SOCKET": srv.settings["CONTROL_SOCKET"]})
     with pytest.raises(AssertionError) as e:
-        start_server(CONTROL_SOCKET=srv.settings["CONTROL_SOCKET"])
+        second.start()
     assert "another devrouletted is running" in str(e.value)
     assert os.path.exists(srv.settings["CONTROL_SOCKET"])
     assert stats_json(srv)["sockets"] == 0
@@ -185,6 +187,7 @@ async def test_bans_show_count_and_time_never_address(start_server):
     ws.send_text("not json")
     await ws.expect_error("bad_frame")
     ws.send_text("not json")
+    await ws.expect_error("bad_frame")      # D28: the error, then the ban
     await ws.expect_close(4002)
     r = await asyncio.to_thread(ctl, srv, "bans")
     assert r.returncode == 0, r.stderr
