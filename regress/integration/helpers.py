@@ -132,10 +132,12 @@ OPEN = set()  # every connection a test opened; closed after each test
 CREATED = []  # every WS of the running test (server_faults are checked)
 
 
-async def tcp_connect(port, ip=None, host="127.0.0.1"):
+async def tcp_connect(port, ip=None, host="127.0.0.1", rcvbuf=None):
     """A TCP connection to host:port from source address ip."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
+        if rcvbuf:      # before connect: it sets the window offered
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         sock.bind((ip or fresh_ip(), 0))
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -331,6 +333,7 @@ class WS:
         self.frames = asyncio.Queue()
         self.pings = []             # server pings (Frame), in order
         self.close_sent = False
+        self.echo_close = True      # answer the server's close frame
         self.close_received = None  # the server's close Frame
         self.eof_at = None          # monotonic time the TCP stream ended
         self.eof = asyncio.Event()
@@ -373,7 +376,7 @@ class WS:
                 elif f.opcode == OP_CLOSE:
                     if self.close_received is None:
                         self.close_received = f
-                    if not self.close_sent:
+                    if not self.close_sent and self.echo_close:
                         self.close_sent = True
                         code = f.close_code
                         self._write(frame_bytes(
@@ -632,13 +635,13 @@ def check_server_message(m):
 # --------------------------------------------------------------------------
 
 async def connect(srv, ip=None, path="/", auto_pong=True, extra=(),
-                  request=None, timeout=DEFAULT_TIMEOUT):
+                  request=None, timeout=DEFAULT_TIMEOUT, rcvbuf=None):
     """
     A WebSocket to srv from source address ip (fresh if None). Raises
     HandshakeRefused (with .response) unless the answer is 101.
     """
     ip = ip or fresh_ip()
-    reader, writer = await tcp_connect(srv.port, ip)
+    reader, writer = await tcp_connect(srv.port, ip, rcvbuf=rcvbuf)
     key = ws_key()
     req = request or upgrade_request(srv.port, path=path, key=key,
                                      extra=extra)

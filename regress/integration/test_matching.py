@@ -176,3 +176,52 @@ async def test_queued_socket_not_ended_by_idle(start_server):
     a = await client(srv)
     await a.join()
     await a.quiet(srv.ms("ROOM_IDLE_MS") * 2)
+
+
+async def test_room_max_msgs_1_first_message_relayed_then_limit(start_server):
+    srv = start_server(ROOM_MAX_MSGS=1)
+    a, b = await pair(srv)
+    b.msg("only one")
+    await a.expect("msg", text="only one")
+    await a.expect("ended", reason="limit")
+    await b.expect("ended", reason="limit")
+
+
+async def test_simultaneous_skips_end_room_once_for_each(shared_server):
+    a, b = await pair(shared_server)
+    a.send_raw(frame_bytes(OP_TEXT, b'{"t":"skip"}'))
+    b.send_raw(frame_bytes(OP_TEXT, b'{"t":"skip"}'))
+    reasons = []
+    for ws in (a, b):
+        m = await ws.expect("ended")
+        reasons.append(m["reason"])
+        if m["reason"] == "peer_left":      # its own skip came too late
+            await ws.expect_error("state")
+        await ws.quiet(0.2)
+    assert sorted(reasons) == ["peer_left", "skip"], reasons
+
+
+async def test_msg_crossing_partner_skip_relayed_before_end_or_refused(
+        shared_server):
+    a, b = await pair(shared_server)
+    a.send({"t": "skip"})
+    b.msg("crossing")
+    m = await a.recv()
+    relayed = m == {"t": "msg", "text": "crossing"}
+    if relayed:                            # b's msg was handled first
+        m = await a.recv()
+    assert m == {"t": "ended", "reason": "skip"}, m
+    await b.expect("ended", reason="peer_left")
+    if not relayed:                        # b's msg came after the end
+        await b.expect_error("state")
+    await a.quiet(0.2)
+    await b.quiet(0)
+
+
+async def test_key_freed_when_its_socket_disconnects_in_room(shared_server):
+    a, b = await pair(shared_server)
+    key = a.key
+    a.abort()
+    await b.expect("ended", reason="peer_left")
+    c = await client(shared_server)
+    assert (await c.join(key=key))["waiting"] == 1

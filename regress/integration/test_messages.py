@@ -77,6 +77,21 @@ async def test_pow_bits_0_accepts_any_nonce_but_pow_still_required(
     await ws.expect("ready")
 
 
+async def test_pow_nonce_of_32_chars_accepted(shared_server):
+    ws = await connect(shared_server)
+    await ws.hello()
+    nonce = None
+    for tail in helpers._nonces():
+        cand = ("N" * 32)[:32 - len(tail)] + tail
+        if helpers.leading_zero_bits(helpers.pow_digest(
+                ws.challenge, cand)) >= ws.bits:
+            nonce = cand
+            break
+    assert len(nonce) == 32
+    ws.send({"t": "pow", "nonce": nonce})
+    await ws.expect("ready")
+
+
 async def test_pow_after_ready_answers_state(shared_server):
     ws = await client(shared_server)
     ws.send({"t": "pow", "nonce": solve_pow(ws.challenge, ws.bits)})

@@ -163,3 +163,15 @@ async def test_sigterm_right_after_start_exits_0(start_server):
         srv.start()
         await srv.stop_async()
     assert srv.exit_codes == [0] * 15, srv.exit_codes
+
+
+async def test_sigterm_exits_0_even_if_a_client_never_answers_close(
+        start_server):
+    srv = start_server()
+    mute = await client(srv)
+    mute.echo_close = False                # keeps the TCP connection open
+    other = await client(srv)
+    srv.terminate()
+    await mute.expect_close(1001, timeout=5, tcp_close=False)
+    await other.expect_close(1001, timeout=5)
+    await srv.stop_async()                 # exit 0 within DR_STOP_TIMEOUT
