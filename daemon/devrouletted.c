@@ -52,6 +52,7 @@ struct parent {
 
 static void	 usage(void) __attribute__((__noreturn__));
 static void	 proc_child_signals(void);
+static void	 parent_loop_init(struct parent *);
 static int	 parent_listen(const struct settings *);
 static void	 parent_fork(struct parent *, int);
 static void	 parent_dispatch(struct ipc_peer *, struct ipc_hdr *,
@@ -143,33 +144,40 @@ main(int argc, char *argv[])
 	parent_fork(&p, lfd);
 	close(lfd);
 
-	p.p_base = event_base_new();
-	if (p.p_base == NULL)
-		fatalx("event_base_new");
-	for (ch = 0; ch < PROC_MAX; ch++) {
-		struct child *c = &p.p_child[ch];
-
-		ipc_peer_init(&c->ch_peer, p.p_base, c->ch_fd, c->ch_title,
-		    parent_dispatch, &p);
-		c->ch_peer.ip_lost = parent_lost;
-	}
-	p.p_ev_sig[0] = evsignal_new(p.p_base, SIGTERM, parent_sig, &p);
-	p.p_ev_sig[1] = evsignal_new(p.p_base, SIGINT, parent_sig, &p);
-	p.p_ev_sig[2] = evsignal_new(p.p_base, SIGHUP, parent_sig, &p);
-	p.p_ev_sig[3] = evsignal_new(p.p_base, SIGCHLD, parent_sig, &p);
-	for (ch = 0; ch < 4; ch++)
-		if (p.p_ev_sig[ch] == NULL || evsignal_add(p.p_ev_sig[ch],
-		    NULL) == -1)
-			fatalx("evsignal_add");
-	if (sigprocmask(SIG_SETMASK, &oldmask, NULL) == -1)
-		fatal("sigprocmask");
-	ipc_send(&p.p_child[PROC_MATCHER].ch_peer, IMSG_COUNTERS_LOAD, 0,
-	    &p.p_counters, sizeof(p.p_counters));
-	control_start(p.p_base, p.p_ctlfd, &p.p_child[PROC_FRONT].ch_peer,
-	    &p.p_child[PROC_MATCHER].ch_peer);
-
+	parent_loop_init(&p);
 	event_base_dispatch(p.p_base);
 	fatalx("event loop ended");
+}
+
+/* The parent's event loop: both children, the signals, the control socket. */
+static void
+parent_loop_init(struct parent *p)
+{
+	static const int	 sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD };
+	struct child		*c;
+	int			 i;
+
+	if ((p->p_base = event_base_new()) == NULL)
+		fatalx("event_base_new");
+	for (i = 0; i < PROC_MAX; i++) {
+		c = &p->p_child[i];
+		ipc_peer_init(&c->ch_peer, p->p_base, c->ch_fd, c->ch_title,
+		    parent_dispatch, p);
+		c->ch_peer.ip_lost = parent_lost;
+	}
+	for (i = 0; i < 4; i++) {
+		p->p_ev_sig[i] = evsignal_new(p->p_base, sigs[i], parent_sig,
+		    p);
+		if (p->p_ev_sig[i] == NULL ||
+		    evsignal_add(p->p_ev_sig[i], NULL) == -1)
+			fatalx("evsignal_add");
+	}
+	if (sigprocmask(SIG_SETMASK, &oldmask, NULL) == -1)
+		fatal("sigprocmask");
+	ipc_send(&p->p_child[PROC_MATCHER].ch_peer, IMSG_COUNTERS_LOAD, 0,
+	    &p->p_counters, sizeof(p->p_counters));
+	control_start(p->p_base, p->p_ctlfd, &p->p_child[PROC_FRONT].ch_peer,
+	    &p->p_child[PROC_MATCHER].ch_peer);
 }
 
 /*
