@@ -4,13 +4,16 @@
 #   make check		every test, plain and under ASan+UBSan, then lint
 #   make SAN=1 BUILD=build/asan	a sanitiser build (used by check)
 #   make lint		cppcheck and clang's static analyzer
-#   make install	PREFIX=/usr/local DESTDIR=
+#   make install	PREFIX=/usr/local DESTDIR=: the programs, the manual, etc/ as
+#			examples in EXAMPLEDIR (the unit and rc.d script name
+#			SBINDIR), /var/lib/devroulette and /var/empty
 
 CC?=		cc
 PREFIX?=	/usr/local
 BINDIR?=	$(PREFIX)/bin
 SBINDIR?=	$(PREFIX)/sbin
 MANDIR?=	$(PREFIX)/share/man
+EXAMPLEDIR?=	$(PREFIX)/share/examples/devroulette
 DEFAULT_URL?=	ws://127.0.0.1:8787
 
 BUILD?=		build/plain
@@ -121,6 +124,16 @@ install: all
 	for m in $(wildcard man/*.[178]); do \
 		install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$${m##*.}/; \
 	done
+	install -d $(DESTDIR)$(EXAMPLEDIR)/rc.d
+	install -m 0644 etc/devrouletted.env etc/Caddyfile \
+	    $(DESTDIR)$(EXAMPLEDIR)/
+	for f in devrouletted.service rc.d/devrouletted; do \
+		sed 's,/usr/local/sbin/,$(SBINDIR)/,g' etc/$$f \
+		    >$(DESTDIR)$(EXAMPLEDIR)/$$f && \
+		chmod 0644 $(DESTDIR)$(EXAMPLEDIR)/$$f || exit 1; \
+	done
+	# STATE_DIR's default, and the empty root the children chroot to.
+	install -d -m 0755 $(DESTDIR)/var/lib/devroulette $(DESTDIR)/var/empty
 
 clean:
 	rm -rf build bin
