@@ -23,6 +23,9 @@ import helpers
 from drserver import Server, module_server, peer_mode
 
 TEST_TIMEOUT = float(os.environ.get("DR_TEST_TIMEOUT_TOTAL", "45"))
+# python3-pytest-timeout, if installed, reads this in its pytest_configure
+# (after conftest.py is loaded): a backstop for a test stuck outside asyncio.
+os.environ.setdefault("PYTEST_TIMEOUT", "120")
 
 
 @pytest.fixture
@@ -63,6 +66,8 @@ def shared_server(tmp_path_factory):
 
 
 def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "timeout(seconds): time limit of one test")
     config.addinivalue_line(
         "markers", "daemon_only: tests of features only devrouletted has "
         "(skipped with DR_PEER_CMD)")

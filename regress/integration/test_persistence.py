@@ -98,7 +98,8 @@ async def test_no_ip_key_handle_or_text_in_logs_or_state_dir(start_server):
     key_a, key_b = rand_key(), rand_key()
     await a.join(key=key_a)
     await b.join(key=key_b, mode="open")
-    ma, mb = await a.matched(), await b.matched()
+    ma = await a.matched()
+    assert (await b.matched())["you"] == ma["peer"]
     secrets_ += [key_a, key_b, ma["you"], ma["peer"]]
     text = "zebra cantaloupe 4711 whisper"
     secrets_.append(text)
