@@ -358,3 +358,40 @@ async def test_pipelined_requests_answered_once_then_closed(shared_server):
                             req("GET", "/healthz") + req("GET", "/healthz"))
     assert r.status == 200 and r.body == b"ok\n", r
     assert r.closed
+
+
+def _variant(name, port, key):
+    r = upgrade_request(port, key=key)
+    if name == "lowercase_names":
+        return r.replace(b"Upgrade:", b"upgrade:").replace(
+            b"Sec-WebSocket-Key:", b"sec-websocket-key:").replace(
+            b"Connection:", b"CONNECTION:")
+    if name == "upgrade_uppercase":
+        return upgrade_request(port, key=key, upgrade="WEBSOCKET")
+    if name == "900_headers":
+        return upgrade_request(port, key=key,
+                               extra=["A%d: b" % i for i in range(900)])
+    if name == "7800_byte_path":
+        return upgrade_request(port, key=key, path="/" + "p" * 7800)
+    if name == "connection_on_two_lines":
+        return upgrade_request(port, key=key, connection="keep-alive",
+                               extra=["Connection: Upgrade"])
+    if name == "connection_token_list_no_space":
+        return upgrade_request(port, key=key, connection="Upgrade,keep-alive")
+    if name == "optional_whitespace":
+        return r.replace(b"Version: 13", b"Version:   13  ").replace(
+            b"Key: " + key.encode(), b"Key:  " + key.encode() + b" ")
+    raise AssertionError(name)
+
+
+@pytest.mark.parametrize("name", [
+    "lowercase_names", "upgrade_uppercase", "900_headers", "7800_byte_path",
+    "connection_on_two_lines", "connection_token_list_no_space",
+    "optional_whitespace"])
+async def test_valid_handshake_spellings_accepted(shared_server, name):
+    key = ws_key()
+    ws = await connect(shared_server,
+                       request=_variant(name, shared_server.port, key))
+    assert ws.response.header("sec-websocket-accept") == \
+        helpers.ws_accept(key), ws.response
+    await ws.hello()
