@@ -673,3 +673,22 @@ async def test_online_counts_sockets_from_101_until_closed(start_server):
     await asyncio.sleep(0.2)
     await asyncio.sleep(0.85)
     assert (await asker.insights())["online"] == 1
+
+
+@pytest.fixture(scope="module")
+def big_server(tmp_path_factory):
+    yield from module_server(tmp_path_factory, "big", MSG_MAX_CHARS=16384)
+
+
+@pytest.mark.parametrize("raw,text", [
+    ('\\"' * 8000, '"' * 8000),
+    ('\\\\' * 8000, '\\' * 8000),
+    ('\\ud83d\\ude00' * 1300, '\U0001f600' * 1300),
+    ('\u2028\u2029' * 2500, '\u2028\u2029' * 2500),
+    ('a' * 16350, 'a' * 16350),
+], ids=["quotes", "backslashes", "escaped_astral", "line_separators",
+        "16350_ascii"])
+async def test_large_msg_relayed_exactly(big_server, raw, text):
+    a, b = await pair(big_server)
+    a.send('{"t":"msg","text":"%s"}' % raw)
+    await b.expect("msg", text=text)
