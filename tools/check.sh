@@ -102,6 +102,19 @@ integration "$top/build/asan/bin/devrouletted" asan
 client "$top/build/asan/bin" asan
 unset ASAN_OPTIONS UBSAN_OPTIONS
 
+# make install, the etc/ examples and README's "Run your own server" (as
+# root, in namespaces of its own), with the plain build.
+for t in regress/install/test_*.py; do
+	n=install-$(basename "$t" .py)
+	echo "== $n"
+	timeout 900 /usr/bin/python3 "$t" >"$logs/$n.log" 2>&1
+	rc=$?
+	[ $rc -eq 0 ] || grep -q '^not ok ' "$logs/$n.log" ||
+	    echo "not ok - $n exited with status $rc" >>"$logs/$n.log"
+	count "$n" "$logs/$n.log"
+	grep -A 30 '^not ok ' "$logs/$n.log" || true
+done
+
 if ls man/*.[0-9] >/dev/null 2>&1; then
 	step mandoc mandoc -T lint -W warning man/*.[0-9]
 fi
