@@ -79,10 +79,11 @@ PY
 	[ "$2" -eq 0 ] || failures="$failures $label-integration"
 }
 
-client() {	# bin-dir label
-	[ -x regress/client/run.sh ] || return 0
+client() {	# bin-dir label [script]
+	run=${3:-regress/client/run.sh}
+	[ -x "$run" ] || return 0
 	echo "== $2 client"
-	BIN=$1 timeout 600 sh regress/client/run.sh \
+	BIN=$1 timeout 600 sh "$run" \
 	    >"$logs/$2-client.log" 2>&1
 	count "$2-client" "$logs/$2-client.log"
 	grep '^not ok ' "$logs/$2-client.log" || true
@@ -93,6 +94,7 @@ step build-hooks make -j2 TESTHOOKS=1 BUILD=build/hooks all
 units build/plain plain
 integration "$top/bin/devrouletted" plain
 client "$top/bin" plain
+client "$top/bin" plain-caddy regress/caddy/run.sh
 
 export ASAN_OPTIONS=abort_on_error=1:detect_leaks=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
