@@ -4,6 +4,7 @@
 #   make check		every test, plain and under ASan+UBSan, then lint
 #   make SAN=1 BUILD=build/asan	a sanitiser build (used by check)
 #   make lint		cppcheck and clang's static analyzer
+#   make bench		the benchmark ladder (bench/README.md), minutes
 #   make install	PREFIX=/usr/local DESTDIR=: the programs, the manual, etc/ as
 #			examples in EXAMPLEDIR (the unit and rc.d script name
 #			SBINDIR), /var/lib/devroulette and /var/empty
@@ -111,6 +112,18 @@ demo:
 
 lint:
 	sh tools/lint.sh
+
+# The benchmark ladder against devrouletted, the Node peer and the floor
+# (bench/README.md): a few minutes, and not part of check.
+DRLOAD=		$(BUILD)/bench/drload
+bench: $(BIN)/devrouletted $(DRLOAD)
+	DRLOAD=$(DRLOAD) sh bench/run.sh
+
+$(DRLOAD): $(call objs,$(wildcard bench/*.c)) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+.PHONY: bench
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) \
