@@ -111,8 +111,14 @@ tls_reason(struct conn *c, char *out, size_t len)
 
 	v = SSL_get_verify_result(c->c_ssl);
 	if (v != X509_V_OK) {
-		snprintf(out, len, "certificate not accepted: %s",
-		    X509_verify_cert_error_string(v));
+		/* An unknown issuer is what a private server looks like. */
+		snprintf(out, len, "certificate not accepted: %s%s",
+		    X509_verify_cert_error_string(v),
+		    v == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
+		    v == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT ||
+		    v == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN ?
+		    " (a private server? set DEVROULETTE_CA to its CA file)" :
+		    "");
 		return;
 	}
 	if ((e = ERR_peek_last_error()) != 0) {
