@@ -322,12 +322,14 @@ def test_tls_failures(main_port, wrong_port, root, testca, cfg):
          "localhost"),
         ("noca", "wss://localhost:%d/" % main_port, {},
          r"TLS with localhost failed: certificate not accepted: "
-         r"unable to get local issuer certificate",
+         r"unable to get local issuer certificate \(a private server\? "
+         r"set DEVROULETTE_CA to its CA file\)",
          "no DEVROULETTE_CA: Caddy's internal CA not trusted"),
         ("otherca", "wss://localhost:%d/" % main_port,
          {"DEVROULETTE_CA": testca},
          r"TLS with localhost failed: certificate not accepted: "
-         r"unable to get local issuer certificate",
+         r"unable to get local issuer certificate \(a private server\? "
+         r"set DEVROULETTE_CA to its CA file\)",
          "DEVROULETTE_CA naming another CA: not trusted"),
     ]
     panes = [(Pane("tls-" + n, url, cfg, width=200, env=env), pat, name)
