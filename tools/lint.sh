@@ -4,9 +4,9 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-inc="-Icommon -Idaemon -Irelay -Imatcher -Iclient -Iregress/unit"
+inc="-Icommon -Idaemon -Irelay -Imatcher -Iclient -Iregress/unit -Ibench"
 srcs=$(ls common/*.c daemon/*.c relay/*.c matcher/*.c client/*.c \
-    ctl/*.c 2>/dev/null || true)
+    ctl/*.c bench/*.c 2>/dev/null || true)
 
 echo "== cppcheck"
 # shellcheck disable=SC2086
@@ -17,5 +17,6 @@ cppcheck -q --error-exitcode=1 --inline-suppr --std=c11 \
 echo "== clang static analyzer"
 rm -rf build/scan
 scan-build --status-bugs -o build/scan/report --use-cc=clang \
-    make -s BUILD=build/scan BIN=build/scan/bin all >/dev/null
+    make -s BUILD=build/scan BIN=build/scan/bin all \
+    build/scan/bench/drload >/dev/null
 echo "lint clean"
