@@ -282,4 +282,37 @@ int	 terms_accepted(void);
 int	 terms_ask(void);
 extern const char *terms_text;
 
+/* The commands other than start, one file each (client_<name>.c). */
+struct client_cmd {
+	const char	*cc_name;
+	const char	*cc_usage;
+	int		 cc_argmin;	/* words after the name */
+	int		 cc_argmax;
+	int		(*cc_exec)(int, char **, const char *);
+};
+extern const struct client_cmd cmd_init_entry;
+extern const struct client_cmd cmd_uninstall_entry;
+
+/* client_setup.c: the URL, the salt, this program's path */
+#define SALT_LEN	32
+int	 mkdir_p(const char *, mode_t);
+int	 file_replace(const char *, const void *, size_t, mode_t);
+int	 file_slurp(const char *, char *, size_t);
+int	 config_path(char *, size_t, const char *);
+int	 config_save(const char *, const void *, size_t);
+void	 config_url(char *, size_t, int *);
+int	 config_url_save(const char *);
+int	 config_salt(uint8_t *, size_t, int);
+int	 self_path(char *, size_t, const char *);
+
+/* client_settings.c: our hooks in Claude Code's settings.json */
+int	 hook_command(char *, size_t, const char *, const char *);
+int	 hook_command_ours(const char *, const char *);
+int	 settings_edit(const char *, size_t, int, const char *, const char *,
+	    char **, size_t *, char *, size_t);
+int	 settings_installed(const char *, size_t);
+
+/* client_init.c: init and uninstall */
+int	 settings_path(char *, size_t);
+
 #endif /* DR_CLIENT_H */

@@ -2,6 +2,9 @@
  * devroulette(1): chat with a random developer while your AI works.
  *
  *	devroulette [--insecure] [--debug] start [URL]
+ *	devroulette init [URL] | uninstall | status
+ *	devroulette hook prompt | stop		(run by Claude Code)
+ *	devroulette agent [-d] | chat --attach [SOCKET]	(run by devroulette)
  */
 
 #include <sys/types.h>
@@ -25,7 +28,13 @@
 #define DEFAULT_URL	"ws://127.0.0.1:8787"
 #endif
 
+static const struct client_cmd *const commands[] = {
+	&cmd_init_entry,
+	&cmd_uninstall_entry,
+};
+
 __attribute__((__noreturn__)) static void	usage(int);
+static const struct client_cmd *find_command(const char *);
 static const char	*pick_url(int, char **);
 static void		 run(const struct url *, struct ssl_ctx_st *, int, int);
 
@@ -35,13 +44,19 @@ usage(int status)
 	FILE	*f = status == 0 ? stdout : stderr;
 
 	fprintf(f, "usage: devroulette [-hV] [--insecure] [--debug] "
-	    "start [URL]\n");
+	    "start [URL]\n"
+	    "       devroulette init [URL] | uninstall | status\n");
 	if (status == 0)
 		fprintf(f, "\n"
 		    "Chat with a random developer while your AI works.\n"
 		    "\n"
 		    "  start [URL]  connect and chat (URL: ws:// or wss://;\n"
 		    "               default $DEVROULETTE_URL, else %s)\n"
+		    "  init [URL]   add the hooks to Claude Code: long tasks "
+		    "look for a\n"
+		    "               partner, a window opens when one is found\n"
+		    "  uninstall    remove the hooks\n"
+		    "  status       hooks, server, and what the agent is doing\n"
 		    "  --insecure   allow ws:// to a host other than this one\n"
 		    "  --debug      join the debug queue (needs "
 		    "DEVROULETTE_DEV=1)\n"
@@ -51,6 +66,17 @@ usage(int status)
 		    "In the chat: /skip /report /insights /quit /help.\n"
 		    "See devroulette(1).\n", DEFAULT_URL);
 	exit(status);
+}
+
+static const struct client_cmd *
+find_command(const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(commands[i]->cc_name, name) == 0)
+			return (commands[i]);
+	return (NULL);
 }
 
 static const char *
@@ -109,11 +135,12 @@ main(int argc, char **argv)
 		{ "version",	no_argument,	NULL,	'V' },
 		{ NULL,		0,		NULL,	0 }
 	};
-	struct url	 u;
-	SSL_CTX		*ctx = NULL;
-	const char	*s, *err;
-	char		 buf[256];
-	int		 ch, debug = 0, insecure = 0;
+	const struct client_cmd	*cc;
+	struct url		 u;
+	SSL_CTX			*ctx = NULL;
+	const char		*s, *err, *prog = argv[0];
+	char			 buf[256];
+	int			 ch, debug = 0, insecure = 0;
 
 	setlocale(LC_ALL, "");
 	log_init(1, 0);
@@ -137,6 +164,14 @@ main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
+	if (argc >= 1 && (cc = find_command(argv[0])) != NULL) {
+		if (argc - 1 < cc->cc_argmin || argc - 1 > cc->cc_argmax) {
+			fprintf(stderr, "usage: devroulette %s\n",
+			    cc->cc_usage);
+			exit(1);
+		}
+		exit(cc->cc_exec(argc, argv, prog));
+	}
 	if (argc < 1 || argc > 2 || strcmp(argv[0], "start") != 0)
 		usage(1);
 
