@@ -123,6 +123,10 @@ relay_main(const struct settings *conf, int fd_parent, int fd_matcher,
 	proc_drop("front");
 
 	ip_table_init(&f->f_ips);
+	/* D41: room for every open WebSocket's address, and as many more. */
+	f->f_ips.it_max = conf->s_max_total_sockets +
+	    (conf->s_max_total_sockets > RELAY_IPS_SPARE ?
+	    conf->s_max_total_sockets : RELAY_IPS_SPARE);
 	f->f_idmask = RELAY_IDS_MIN - 1;
 	f->f_ids = xcalloc(RELAY_IDS_MIN, sizeof(*f->f_ids));
 	if ((f->f_reserve = dup(fd_listen)) == -1)
@@ -601,6 +605,7 @@ relay_admit(struct conn *c, const struct http_req *req)
 	struct ipent		*ie;
 	char			 buf[512];
 	size_t			 n;
+	uint32_t		 evicted;
 
 	addr_client(&c->c_peer, req->hr_xff, req->hr_xfflen, req->hr_has_xff,
 	    conf->s_trusted_proxy_hops, &ik);
@@ -621,8 +626,12 @@ relay_admit(struct conn *c, const struct http_req *req)
 		relay_http_answer(c, 400, req);
 		return;
 	}
-	if (ie == NULL)
+	if (ie == NULL) {
+		if ((evicted = ip_make_room(&front->f_ips, mono_ms())) > 0)
+			log_info("per-address table full: %u addresses "
+			    "without sockets forgotten", evicted);
 		ie = ip_get(&front->f_ips, &ik);
+	}
 	relay_open(c, ie, buf, n);
 }
 

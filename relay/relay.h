@@ -118,6 +118,7 @@ uint32_t addr_hash(const struct ipkey *);
 #define RELAY_GRACE_MS		1000	/* close handshake, lingering close */
 #define RELAY_ACCEPT_PAUSE_MS	1000	/* after EMFILE/ENFILE */
 #define RELAY_SWEEP_MS		10000	/* idle per-IP entries freed */
+#define RELAY_IPS_SPARE		1024	/* per-IP entries beyond sockets */
 #define RELAY_BUDGET_MS		1000	/* FRAME_BUDGET frames per this */
 #define RELAY_CLOSE_REASON_MAX	(WS_CONTROL_MAX - 2)
 
@@ -232,6 +233,8 @@ struct iptable {
 	struct ipent	**it_bucket;
 	uint32_t	 it_size;	/* a power of two */
 	uint32_t	 it_count;
+	uint32_t	 it_max;	/* entries at most (D41) */
+	uint32_t	 it_cursor;	/* where the next eviction starts */
 };
 
 void	 ip_table_init(struct iptable *);
@@ -246,6 +249,7 @@ void	 ip_join_accept(struct ipent *, uint64_t);
 void	 ip_join_release(struct ipent *);
 int	 ip_idle(struct ipent *, uint64_t);
 uint32_t ip_sweep(struct iptable *, uint64_t);
+uint32_t ip_make_room(struct iptable *, uint64_t);
 uint32_t ip_bans(struct iptable *, uint64_t, uint64_t *, uint32_t);
 
 /* relay.c: the process */

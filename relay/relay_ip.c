@@ -5,10 +5,13 @@
  * with a made-up clock.
  *
  * An entry exists while it has anything to remember and is freed by the
- * periodic sweep once it has not, so the table is bounded by the clients
- * seen in the last minute (or banned), never by all clients ever seen.
- * Entries are never freed between sweeps, so a pointer taken in one event
- * callback stays good through it.
+ * periodic sweep once it has not, so the table holds the clients seen in
+ * the last minute (or banned), never all clients ever seen.  It also has a
+ * hard cap, it_max (docs/PROTOCOL.md D41): a client admitted when the
+ * table is full makes room by evicting entries that hold no socket.
+ * Entries are freed only by the sweep and by that eviction, which runs
+ * just before a new entry is made for a connection that has none, so a
+ * pointer taken in one event callback stays good through it.
  */
 
 #include <sys/types.h>
@@ -27,6 +30,7 @@ static void	 ts_push(struct tsring *, uint64_t);
 static void	 ts_clear(struct tsring *);
 static void	 ip_resize(struct iptable *, uint32_t);
 static void	 ip_free(struct ipent *);
+static uint32_t	 ip_evict(struct iptable *, uint64_t, uint32_t, int);
 
 /* Drop the instants that left the window: at now - WINDOW_MS or before. */
 static void
@@ -78,6 +82,8 @@ ip_table_init(struct iptable *it)
 {
 	it->it_size = IP_TABLE_MIN;
 	it->it_count = 0;
+	it->it_max = UINT32_MAX;
+	it->it_cursor = 0;
 	it->it_bucket = xcalloc(it->it_size, sizeof(*it->it_bucket));
 }
 
@@ -259,6 +265,59 @@ ip_sweep(struct iptable *it, uint64_t now)
 		size /= 2;
 	if (size != it->it_size)
 		ip_resize(it, size);
+	return (n);
+}
+
+/*
+ * Called before an entry is made for a new client.  At the cap, idle
+ * entries go first (a sweep); then entries that hold no socket, those not
+ * banned before the banned, in table order from where the last eviction
+ * stopped (the hash is keyed, so nobody can choose who goes), until an
+ * eighth of the cap is free, so a flood pays for a scan only once every
+ * it_max / 8 new clients.  Entries with open WebSockets are never
+ * evicted: the caller keeps it_max above MAX_TOTAL_SOCKETS.  Returns how
+ * many entries were evicted (the sweep's are not counted).
+ */
+uint32_t
+ip_make_room(struct iptable *it, uint64_t now)
+{
+	uint32_t	 want, n = 0;
+
+	if (it->it_count < it->it_max)
+		return (0);
+	(void)ip_sweep(it, now);
+	want = it->it_max - it->it_max / 8;
+	if (want == it->it_max)
+		want--;
+	if (it->it_count > want)
+		n += ip_evict(it, now, want, 0);
+	if (it->it_count > want)
+		n += ip_evict(it, now, want, 1);
+	return (n);
+}
+
+static uint32_t
+ip_evict(struct iptable *it, uint64_t now, uint32_t want, int banned)
+{
+	struct ipent	**iep, *ie;
+	uint32_t	  i, b = 0, n = 0;
+
+	for (i = 0; i < it->it_size && it->it_count > want; i++) {
+		b = (it->it_cursor + i) & (it->it_size - 1);
+		iep = &it->it_bucket[b];
+		while ((ie = *iep) != NULL && it->it_count > want) {
+			if (ie->ie_nsocks > 0 || ie->ie_pending > 0 ||
+			    (!banned && ip_banned(ie, now))) {
+				iep = &ie->ie_next;
+				continue;
+			}
+			*iep = ie->ie_next;
+			ip_free(ie);
+			it->it_count--;
+			n++;
+		}
+	}
+	it->it_cursor = (b + 1) & (it->it_size - 1);
 	return (n);
 }
 

@@ -461,3 +461,39 @@ async def test_idle_per_ip_entries_are_forgotten(start_server):
     assert forgotten == len(clean) + len(banned), sweeps
     assert kept == 1, sweeps
     await keeper.still_open()
+
+
+@pytest.mark.daemon_only
+async def test_per_ip_table_has_a_hard_cap(start_server):
+    """
+    D41: the table holds at most MAX_TOTAL_SOCKETS + max(MAX_TOTAL_SOCKETS,
+    1024) entries. More banned addresses than that: some bans are
+    forgotten (an eighth of the cap at a time), never an address that
+    holds a socket.
+    """
+    srv = start_server(MAX_TOTAL_SOCKETS=10, MAX_SOCKETS_PER_IP=1,
+                       BAN_AFTER_VIOLATIONS=1, BAN_MS=600000)
+    cap = 10 + 1024
+    keeper_ip = fresh_ip()
+    keeper = await client(srv, keeper_ip)
+    sem = asyncio.Semaphore(8)
+
+    async def ban(ip):
+        async with sem:
+            ws = await connect(srv, ip)
+            await ws.hello()
+            ws.send("{")
+            await expect_banned(ws, after="bad_frame")
+            ws.abort()
+
+    ips = [fresh_ip() for _ in range(cap + 200)]
+    await asyncio.gather(*(ban(ip) for ip in ips))
+    bans = (await asyncio.to_thread(ctl_stats, srv))["bans"]
+    assert cap - cap // 8 <= bans < cap, "%d bans held" % bans
+    assert "per-address table full" in srv.output()
+    # The address holding a socket was never forgotten: still one place.
+    assert await refused(srv, keeper_ip) == 429
+    await keeper.still_open()
+    keeper.send("{")                     # and its ban still works
+    await expect_banned(keeper, after="bad_frame")
+    assert await refused(srv, keeper_ip) == 403

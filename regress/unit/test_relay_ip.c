@@ -20,6 +20,7 @@ static void	test_ban(void);
 static void	test_joins(void);
 static void	test_sweep(void);
 static void	test_table(void);
+static void	test_cap(void);
 static struct ipkey *key4(uint32_t);
 
 static struct ipkey	 k;
@@ -192,6 +193,74 @@ test_table(void)
 	ip_table_free(&it);
 }
 
+/* D41: at the cap, idle entries go, then sockless ones, banned last. */
+static void
+test_cap(void)
+{
+	struct iptable	 it;
+	struct ipent	*ie;
+	uint64_t	 t0 = 100000;
+	uint32_t	 i, n, round, held = 0, banned = 0, other = 0;
+
+	ip_table_init(&it);
+	it.it_max = 1000;
+	CHECK(ip_make_room(&it, t0) == 0, "nothing to do below the cap");
+	for (i = 0; i < 1000; i++) {
+		ie = ip_get(&it, key4(i));
+		if (i % 10 == 0)
+			ie->ie_nsocks = 1;		/* 100 hold sockets */
+		else if (i % 10 == 1)
+			ip_join_pend(ie);		/* 100 joins in flight */
+		else if (i % 10 < 5)
+			(void)ip_violation(ie, t0, 1, WINDOW_MS);  /* 300 */
+		else
+			(void)ip_violation(ie, t0, 10, 1000);	/* 500 */
+	}
+	CHECK(it.it_count == 1000, "at the cap");
+	n = ip_make_room(&it, t0);
+	CHECK(n == 125 && it.it_count == 875, "an eighth evicted (%u, %u)",
+	    n, it.it_count);
+	for (i = 0; i < 1000; i++) {
+		if ((ie = ip_find(&it, key4(i))) == NULL)
+			continue;
+		if (ie->ie_nsocks > 0 || ie->ie_pending > 0)
+			held++;
+		else if (ip_banned(ie, t0))
+			banned++;
+	}
+	CHECK(held == 200, "sockets and joins in flight kept (%u)", held);
+	CHECK(banned == 300, "bans kept while others can go (%u)", banned);
+	/* More bans keep coming: the unbanned go first, then the banned. */
+	for (i = 1000, round = 0; round < 6; round++) {
+		for (; it.it_count < 1000; i++)
+			(void)ip_violation(ip_get(&it, key4(i)), t0, 1,
+			    WINDOW_MS);
+		n = ip_make_room(&it, t0);
+		CHECK(n == 125 && it.it_count == 875, "round %u: %u evicted",
+		    round, n);
+	}
+	held = 0;
+	for (i = 0; i < 1000; i++) {
+		if ((ie = ip_find(&it, key4(i))) == NULL)
+			continue;
+		if (ie->ie_nsocks > 0 || ie->ie_pending > 0)
+			held++;
+		else if (!ip_banned(ie, t0))
+			other++;
+	}
+	CHECK(held == 200 && other == 0,
+	    "those holding sockets stay, the unbanned went first");
+	ip_table_free(&it);
+
+	ip_table_init(&it);
+	it.it_max = 64;
+	for (i = 0; i < 64; i++)
+		(void)ip_get(&it, key4(i));		/* all idle */
+	CHECK(ip_make_room(&it, t0) == 0 && it.it_count == 0,
+	    "the sweep alone makes room");
+	ip_table_free(&it);
+}
+
 int
 main(void)
 {
@@ -200,5 +269,6 @@ main(void)
 	test_joins();
 	test_sweep();
 	test_table();
+	test_cap();
 	return (unit_done());
 }
