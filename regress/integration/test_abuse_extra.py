@@ -191,6 +191,19 @@ async def test_violations_are_counted_per_ip_never_summed(start_server):
     await c.still_open()
 
 
+async def test_bans_live_in_memory_only(start_server):
+    srv = start_server(BAN_AFTER_VIOLATIONS=1, BAN_MS=600000)
+    x = fresh_ip()
+    ws = await client(srv, x)
+    ws.send("{")
+    await expect_banned(ws, after="bad_frame")
+    assert await refused(srv, x) == 403
+    await srv.stop_async()
+    srv.start()                                 # same STATE_DIR
+    again = await client(srv, x)
+    await again.still_open()
+
+
 # ---- the pow deadline and the beat clock ----------------------------------
 
 async def test_frames_do_not_move_the_pow_deadline(start_server):
