@@ -278,8 +278,10 @@ def test_unit_content():
            caps == sorted(CAPS) and "User" not in s, caps)
     post = s.get("ExecStartPost", [])
     report("the unit links the default control socket to its runtime "
-           "directory", post == ["+/bin/ln -sfn devrouletted/devrouletted.sock"
-                                 " /run/devrouletted.sock"] and
+           "directory, and start waits for it",
+           post[:1] == ["+/bin/ln -sfn devrouletted/devrouletted.sock"
+                        " /run/devrouletted.sock"] and len(post) == 2 and
+           '[ -S "$$CONTROL_SOCKET" ]' in post[1] and
            s.get("ExecStopPost") == ["+/bin/rm -f /run/devrouletted.sock"],
            (post, s.get("ExecStopPost")))
 

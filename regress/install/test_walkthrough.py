@@ -17,10 +17,11 @@ There is no systemd inside: `systemctl` and `apt-get` are stand-ins on
 PATH.  The systemctl one runs a unit the way systemd would in what
 matters here: EnvironmentFile= and Environment=, StateDirectory= and
 RuntimeDirectory=, ExecStartPre=, ExecStart= and ExecStartPost= (a "+"
-line with full privileges), Type=exec, and for the main process
-CapabilityBoundingSet= and NoNewPrivileges= (setpriv), ProtectSystem=strict
-(every mount read-only but /dev, /proc, /sys and the state and runtime
-directories), ProtectHome=yes, PrivateTmp=yes, UMask= and LimitNOFILE=;
+line with full privileges, "$$" a "$"), Type=exec (no delay after the
+start), and for the main process CapabilityBoundingSet= and
+NoNewPrivileges= (setpriv), ProtectSystem=strict (every mount read-only
+but /dev, /proc, /sys and the state and runtime directories),
+ProtectHome=yes, PrivateTmp=yes, UMask= and LimitNOFILE=;
 stop is KillMode=mixed (SIGTERM to the main process), then ExecStopPost=.
 `daemon-reload` runs systemd-analyze verify on the installed units; for
 caddy, reload validates /etc/caddy/Caddyfile.  Other hardening lines
@@ -147,7 +148,8 @@ def sandbox_spec(u):
 def command(line, u):
     """argv for one Exec line; "+" lines run with full privileges."""
     full = line.startswith("+")
-    argv = shlex.split(line.lstrip("+-@:!"))
+    # systemd's quoting is the shell's, and "$$" is a "$".
+    argv = [w.replace("$$", "$") for w in shlex.split(line.lstrip("+-@:!"))]
     if full:
         return argv
     return ["unshare", "--mount", "--propagation", "private", PY, str(SELF),
@@ -233,19 +235,20 @@ def svc_start(name):
         rc = p.wait()
         state(name, "status").write_text(str(rc))
         os._exit(0)
+    # Type=exec: started once the program runs; no grace period here
+    # either, so the unit must wait for readiness itself if it needs to.
     end = time.time() + 10
     while not state(name, "pid").exists() and time.time() < end:
-        time.sleep(0.05)
-    time.sleep(0.3)
-    if state(name, "status").exists():
-        print(f"{name}: main process exited at once", file=sys.stderr)
-        return 1
+        time.sleep(0.01)
     for line in u.get("ExecStartPost", []):
         r = subprocess.run(command(line, u), env=env, stdout=journal,
                            stderr=journal)
         if r.returncode != 0:
             print(f"{name}: ExecStartPost failed", file=sys.stderr)
             return 1
+    if state(name, "status").exists():
+        print(f"{name}: main process exited", file=sys.stderr)
+        return 1
     return 0
 
 
