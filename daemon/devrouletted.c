@@ -135,8 +135,9 @@ main(int argc, char *argv[])
 	log_procinit("parent");
 	settings_log(env);
 	proc_user_init(DR_USER);
-	lfd = parent_listen(env);
+	/* The control socket first: a listening TCP port means ready. */
 	p.p_ctlfd = control_init(env->s_control_socket, DR_USER);
+	lfd = parent_listen(env);
 
 	if (!debug && daemon(1, 0) == -1)
 		fatal("daemon");

@@ -242,7 +242,7 @@ void	 control_reply(uint32_t, uint64_t, const uint8_t *, size_t);
 
 /* daemon/proc.c: privilege separation engine */
 void	 proc_user_init(const char *);	/* parent: look up the user */
-void	 proc_drop(const char *);	/* child: chroot + setres[ug]id */
+void	 proc_drop(void);		/* child: chroot + setres[ug]id */
 void	 proc_limits(int);		/* child: no new privs, rlimits */
 void	 proc_log_to(struct ipc_peer *);	/* child: log via the parent */
 void	 proc_log_record(const char *, const uint8_t *, size_t);

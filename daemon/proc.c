@@ -57,7 +57,7 @@ proc_user_init(const char *user)
 }
 
 void
-proc_drop(const char *title)
+proc_drop(void)
 {
 	uid_t	 r, e, s;
 
@@ -67,18 +67,18 @@ proc_drop(const char *title)
 		return;
 	}
 	if (chroot(DR_CHROOT) == -1)
-		fatal("%s: chroot %s", title, DR_CHROOT);
+		fatal("chroot %s", DR_CHROOT);
 	if (chdir("/") == -1)
-		fatal("%s: chdir /", title);
+		fatal("chdir /");
 	if (setgroups(1, &proc_gid) == -1)
-		fatal("%s: setgroups", title);
+		fatal("setgroups");
 	if (setresgid(proc_gid, proc_gid, proc_gid) == -1)
-		fatal("%s: setresgid", title);
+		fatal("setresgid");
 	if (setresuid(proc_uid, proc_uid, proc_uid) == -1)
-		fatal("%s: setresuid", title);
+		fatal("setresuid");
 	if (getresuid(&r, &e, &s) == -1 || r != proc_uid || e != proc_uid ||
 	    s != proc_uid || setuid(0) != -1)
-		fatalx("%s: privileges were not dropped", title);
+		fatalx("privileges were not dropped");
 	log_debug("chrooted to %s as uid %u", DR_CHROOT, (unsigned)proc_uid);
 }
 

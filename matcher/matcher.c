@@ -61,9 +61,10 @@ matcher_main(const struct settings *conf, int fd_parent, int fd_front)
 	ipc_peer_init(&mp->mp_front, mp->mp_base, fd_front, "front",
 	    matcher_dispatch_front, mp);
 	mp->mp_front.ip_lost = matcher_lost_front;
+	ipc_peer_batch(&mp->mp_front);
 	proc_log_to(&mp->mp_parent);
 
-	proc_drop("matcher");
+	proc_drop();
 
 	matcher_init(&mp->mp_core, conf, matcher_send_front, &mp->mp_front);
 	evtimer_assign(&mp->mp_ev_idle, mp->mp_base, matcher_idle, mp);

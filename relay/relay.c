@@ -118,9 +118,10 @@ relay_main(const struct settings *conf, int fd_parent, int fd_matcher,
 	ipc_peer_init(&f->f_matcher, f->f_base, fd_matcher, "matcher",
 	    relay_dispatch_matcher, f);
 	f->f_matcher.ip_lost = relay_lost_matcher;
+	ipc_peer_batch(&f->f_matcher);
 	proc_log_to(&f->f_parent);
 
-	proc_drop("front");
+	proc_drop();
 
 	ip_table_init(&f->f_ips);
 	/* D41: room for every open WebSocket's address, and as many more. */
