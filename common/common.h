@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 struct evbuffer;
+struct event;
 struct event_base;
 struct bufferevent;
 
@@ -140,6 +141,8 @@ struct ipc_peer {
 	void			(*ip_lost)(struct ipc_peer *, void *);
 	int			 ip_untrusted;	/* drop, not die, on garbage */
 	uint8_t			*ip_buf;	/* IPC_MAX_PAYLOAD bytes */
+	struct event		*ip_flushev;	/* batching: end of the turn */
+	int			 ip_flushq;	/* ip_flushev is active */
 };
 /* Pure decoder: 1 message, 0 need more, -1 malformed. */
 int	 ipc_decode(const uint8_t *, size_t, struct ipc_hdr *);
@@ -147,6 +150,7 @@ void	 ipc_encode_hdr(uint8_t *, uint32_t, uint32_t, uint64_t);
 void	 ipc_peer_init(struct ipc_peer *, struct event_base *, int,
 	    const char *, ipc_dispatch_fn, void *);
 void	 ipc_peer_free(struct ipc_peer *);
+void	 ipc_peer_batch(struct ipc_peer *);
 int	 ipc_send(struct ipc_peer *, uint32_t, uint64_t, const void *, size_t);
 int	 ipc_sendv(struct ipc_peer *, uint32_t, uint64_t, const void *, size_t,
 	    const void *, size_t);

@@ -19,7 +19,9 @@
 #include "common.h"
 
 static void	ipc_readcb(struct bufferevent *, void *);
+static void	ipc_writecb(struct bufferevent *, void *);
 static void	ipc_eventcb(struct bufferevent *, short, void *);
+static void	ipc_flushcb(evutil_socket_t, short, void *);
 
 void
 ipc_encode_hdr(uint8_t *buf, uint32_t type, uint32_t len, uint64_t peerid)
@@ -71,11 +73,65 @@ ipc_peer_init(struct ipc_peer *p, struct event_base *base, int fd,
 void
 ipc_peer_free(struct ipc_peer *p)
 {
+	if (p->ip_flushev != NULL)
+		event_free(p->ip_flushev);
 	if (p->ip_bev != NULL)
 		bufferevent_free(p->ip_bev);
 	free(p->ip_buf);
+	p->ip_flushev = NULL;
 	p->ip_bev = NULL;
 	p->ip_buf = NULL;
+}
+
+/*
+ * The busy channel (front and matcher): what one event-loop turn queued
+ * is written at the end of that turn, in one writev(2), from an active
+ * event.  The bufferevent's own way, arming EV_WRITE for the next turn
+ * and disarming it once drained, costs two epoll_ctl(2) and one more
+ * epoll_wait(2) each time.  It still writes what the socket would not
+ * take at once, and reports errors.
+ */
+void
+ipc_peer_batch(struct ipc_peer *p)
+{
+	p->ip_flushev = event_new(bufferevent_get_base(p->ip_bev), -1, 0,
+	    ipc_flushcb, p);
+	if (p->ip_flushev == NULL)
+		fatalx("%s: event_new", __func__);
+	bufferevent_setcb(p->ip_bev, ipc_readcb, ipc_writecb, ipc_eventcb, p);
+	if (bufferevent_disable(p->ip_bev, EV_WRITE) == -1)
+		fatalx("%s: bufferevent_disable", __func__);
+}
+
+static void
+ipc_flushcb(evutil_socket_t fd, short events, void *arg)
+{
+	struct ipc_peer	*p = arg;
+	struct evbuffer	*out;
+
+	p->ip_flushq = 0;
+	/* A write that blocked is being finished by the bufferevent. */
+	if (p->ip_bev == NULL ||
+	    (bufferevent_get_enabled(p->ip_bev) & EV_WRITE))
+		return;
+	out = bufferevent_get_output(p->ip_bev);
+	if (evbuffer_get_length(out) == 0)
+		return;
+	/* A bufferevent keeps the start of its output frozen. */
+	evbuffer_unfreeze(out, 1);
+	(void)evbuffer_write(out, bufferevent_getfd(p->ip_bev));
+	evbuffer_freeze(out, 1);
+	if (evbuffer_get_length(out) > 0 &&
+	    bufferevent_enable(p->ip_bev, EV_WRITE) == -1)
+		fatalx("%s: bufferevent_enable", __func__);
+}
+
+/* A batching peer's output has drained: back to ipc_flushcb(). */
+static void
+ipc_writecb(struct bufferevent *bev, void *arg)
+{
+	if (bufferevent_disable(bev, EV_WRITE) == -1)
+		fatalx("%s: bufferevent_disable", __func__);
 }
 
 static void
@@ -147,6 +203,10 @@ ipc_sendv(struct ipc_peer *p, uint32_t type, uint64_t peerid,
 	    (alen > 0 && evbuffer_add(out, a, alen) == -1) ||
 	    (blen > 0 && evbuffer_add(out, b, blen) == -1))
 		fatalx("%s: evbuffer_add", __func__);
+	if (p->ip_flushev != NULL && !p->ip_flushq) {
+		p->ip_flushq = 1;
+		event_active(p->ip_flushev, EV_TIMEOUT, 0);
+	}
 	return (0);
 }
 
