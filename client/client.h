@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 
 #include <stdint.h>
+#include <time.h>
 #include <wchar.h>
 
 #include "common.h"
@@ -28,6 +29,7 @@ struct evutil_addrinfo;
 struct ssl_st;
 struct ssl_ctx_st;
 struct bio_st;
+struct sockaddr_un;
 
 #define CLIENT_VERSION		"0.1.0"
 #define CLIENT_SUBPROTOCOL	"devroulette.v1"
@@ -56,6 +58,8 @@ struct bio_st;
 #define HTTP_HEAD_MAX		8192
 #define WS_MSG_MAX		(64 * 1024)
 #define POW_BITS_LIMIT		28	/* more is a server we do not trust */
+#define KEY_RETRY_MS		1000	/* key_in_use in task mode */
+#define KEY_TRIES_MAX		5
 
 /* client_url.c */
 struct url {
@@ -175,6 +179,13 @@ enum line_kind {
 	LINE_SELF
 };
 
+/* What a session tells its owner (s_hook); 1: handled. */
+enum session_event {
+	SE_MATCHED,	/* a room was made */
+	SE_LOST,	/* the connection failed; 0: retry as usual */
+	SE_FINISHED	/* quit or fatal; 0: leave the event loop */
+};
+
 struct outmsg {
 	uint32_t		 om_id;		/* its line on screen */
 	char			*om_text;	/* UTF-8, checked */
@@ -190,6 +201,13 @@ struct session {
 	struct url		 s_url;
 	int			 s_insecure;
 	int			 s_debug;	/* join in debug mode */
+	int			 s_task;	/* join in task mode with s_key */
+	int			 s_beat_ms;
+	int			(*s_beat_ok)(struct session *);
+	int			(*s_hook)(struct session *, enum session_event);
+	void			*s_arg;		/* the owner's */
+	int			 s_finished;
+	int			 s_key_tries;
 
 	enum session_state	 s_state;
 	struct conn		*s_conn;
@@ -234,6 +252,7 @@ void	 session_init(struct session *, struct event_base *,
 void	 session_start(struct session *);
 void	 session_free(struct session *);
 void	 session_quit(struct session *);
+void	 session_hangup(struct session *);
 void	 session_fatal(struct session *, const char *, ...)
 	    __attribute__((__format__ (printf, 2, 3)));
 void	 session_say(struct session *, const uint8_t *, size_t);
@@ -248,7 +267,7 @@ struct cmd_entry {
 	const char	*ce_help;
 	void		(*ce_exec)(struct session *);
 };
-void	 cmd_line(struct session *, const wchar_t *, size_t);
+void	 cmd_line(struct session *, const uint8_t *, size_t);
 void	 cmd_help(struct session *);
 
 /* client_ui.c: ncursesw, the one place that draws */
@@ -263,8 +282,28 @@ struct line {
 };
 TAILQ_HEAD(linelist, line);
 
-void	 ui_start(struct event_base *, struct session *);
+/* What the screen asks of its owner: a session, or the agent. */
+struct ui_ops {
+	void	(*uo_line)(void *, const uint8_t *, size_t);	/* UTF-8 */
+	void	(*uo_quit)(void *);	/* Ctrl-C, Ctrl-D, SIGINT, SIGTERM */
+	void	(*uo_hangup)(void *);	/* the terminal is gone */
+	void	*uo_arg;
+};
+
+/* Where the agent's headless screen sends what it would have drawn. */
+struct ui_sink {
+	void	(*us_line)(void *, const struct line *);
+	void	(*us_status)(void *, const char *);
+	void	(*us_mark)(void *, uint32_t, int);	/* l_pending */
+	void	*us_arg;
+};
+
+void	 ui_start(struct event_base *, const struct ui_ops *);
 void	 ui_stop(void);
+void	 ui_headless(void);
+void	 ui_setsink(const struct ui_sink *);
+void	 ui_replay(void);
+void	 ui_clear(void);
 int	 ui_active(void);
 uint32_t ui_add(enum line_kind, const char *, const uint8_t *, size_t, int);
 void	 ui_addf(enum line_kind, const char *, ...)
@@ -292,6 +331,9 @@ struct client_cmd {
 };
 extern const struct client_cmd cmd_init_entry;
 extern const struct client_cmd cmd_uninstall_entry;
+extern const struct client_cmd cmd_status_entry;
+extern const struct client_cmd cmd_agent_entry;
+extern const struct client_cmd cmd_chat_entry;
 
 /* client_setup.c: the URL, the salt, this program's path */
 #define SALT_LEN	32
@@ -314,5 +356,97 @@ int	 settings_installed(const char *, size_t);
 
 /* client_init.c: init and uninstall */
 int	 settings_path(char *, size_t);
+
+/*
+ * client_rundir.c: the agent's private directory, its socket, and its
+ * messages (imsg-shaped: ipc.c's header, the version in ih_peerid).
+ */
+#define AGENT_SOCK		"agent.sock"
+#define AGENT_LOCK		"agent.lock"
+#define AGENT_HANDOFF_FD	3	/* a hook's task, to the agent it starts */
+#define AGENT_VERSION		1
+#define AGENT_MSG_MAX		65536
+
+enum agent_msg {
+	/* A hook to the agent. */
+	AGENT_TASK_START = 1,	/* session id, transcript, NAME=value...: */
+	AGENT_TASK_STOP,	/* session id; all NUL-terminated */
+	/* devroulette status. */
+	AGENT_STATUS = 10,
+	AGENT_STATUS_LINE,	/* agent: a line of text */
+	AGENT_STATUS_END,
+	/* The chat window to the agent. */
+	AGENT_ATTACH = 20,
+	AGENT_INPUT,		/* a line typed, UTF-8 */
+	AGENT_LEAVE,		/* Ctrl-C, /quit's twin */
+	/* The agent to the chat window. */
+	AGENT_UI_LINE = 30,	/* struct agent_line, the name, the text */
+	AGENT_UI_STATUS,	/* text */
+	AGENT_UI_MARK,		/* struct agent_mark */
+	AGENT_UI_EXIT		/* struct agent_exit, why */
+};
+
+struct agent_line {
+	uint32_t	 al_id;
+	uint8_t		 al_kind;	/* enum line_kind */
+	int8_t		 al_pending;
+	uint8_t		 al_wholen;
+	uint8_t		 al_pad;
+};
+
+struct agent_mark {
+	uint32_t	 am_id;
+	int32_t		 am_pending;
+};
+
+struct agent_exit {
+	int32_t		 ae_status;
+};
+
+int	 rundir(char *, size_t, int);
+int	 rundir_path(char *, size_t, const char *, int);
+int	 agent_sockaddr(struct sockaddr_un *, const char *);
+int	 agent_connect(const char *);
+size_t	 agent_encode(uint8_t *, size_t, uint32_t, const void *, size_t);
+int	 agent_write(int, const uint8_t *, size_t, uint64_t);
+int	 agent_read(int, struct ipc_hdr *, uint8_t *, size_t, uint64_t);
+
+/* client_hook.c: what Claude Code runs; never prints, always exits 0 */
+int	 hook_main(int, char **, const char *);
+
+/* client_task.c: the tasks the agent watches */
+#define TASK_ENV_MAX	8
+struct task {
+	char			 t_key[MATCH_KEY_HEX + 1];
+	char			*t_path;	/* the transcript: stat() only */
+	char			*t_env[TASK_ENV_MAX];	/* for a window */
+	uint64_t		 t_start;
+	uint64_t		 t_grew;	/* when it last grew; 0: not yet */
+	off_t			 t_size;
+	struct timespec		 t_mtime;
+	int			 t_seen;
+	int			 t_missing;
+	int			 t_stopped;	/* the Stop hook came */
+	int			 t_spent;	/* had its chance: never again */
+	TAILQ_ENTRY(task)	 t_entry;
+};
+TAILQ_HEAD(tasklist, task);
+
+void	 task_key(const uint8_t *, size_t, const char *, char *);
+struct task *task_new(const uint8_t *, size_t, const uint8_t *, size_t);
+void	 task_free(struct task *);
+struct task *task_find(struct tasklist *, const char *);
+int	 task_poll(struct task *, uint64_t);
+int	 task_growing(const struct task *, uint64_t, uint64_t);
+const char *task_getenv(const struct task *, const char *);
+
+/* client_window.c: where the chat window can be shown */
+struct window {
+	size_t		 w_next;	/* the next way to try */
+	pid_t		 w_pid;		/* its launcher */
+};
+extern const char *const window_env[];
+int	 window_can_show(const struct task *);
+int	 window_open(struct window *, const struct task *, char *const *);
 
 #endif /* DR_CLIENT_H */

@@ -103,17 +103,12 @@ cmd_find(const char *w, size_t len)
 	return (found);
 }
 
+/* A submitted line, UTF-8 and NUL-terminated. */
 void
-cmd_line(struct session *s, const wchar_t *w, size_t wlen)
+cmd_line(struct session *s, const uint8_t *text, size_t len)
 {
 	const struct cmd_entry	*ce;
-	uint8_t			*text;
-	size_t			 i, len, n;
-
-	text = xmalloc(wlen * 4 + 1);
-	for (i = len = 0; i < wlen; i++)
-		len += utf8_encode((uint32_t)w[i], text + len);
-	text[len] = '\0';
+	size_t			 n;
 
 	if (len == 0 || sanitise_empty(text, len)) {
 		if (s->s_state == S_ASK)
@@ -130,5 +125,4 @@ cmd_line(struct session *s, const wchar_t *w, size_t wlen)
 			    "them.", (int)(n > 32 ? 32 : n + 1), (char *)text);
 	} else
 		session_say(s, text, len);
-	free(text);
 }

@@ -44,6 +44,7 @@ static void	session_pow_cb(evutil_socket_t, short, void *);
 static void	session_join(struct session *);
 static void	session_join_cb(evutil_socket_t, short, void *);
 static void	session_quit_cb(evutil_socket_t, short, void *);
+static void	session_finish(struct session *);
 static void	session_arm(struct event *, uint64_t);
 static void	session_new_key(struct session *);
 static const char *session_str(yajl_val, const char *);
@@ -84,6 +85,7 @@ session_init(struct session *s, struct event_base *base,
 	s->s_insecure = insecure;
 	s->s_debug = debug;
 	s->s_backoff_ms = BACKOFF_MIN_MS;
+	s->s_beat_ms = BEAT_INTERVAL_MS;
 	TAILQ_INIT(&s->s_outq);
 	s->s_pow_ev = evtimer_new(base, session_pow_cb, s);
 	s->s_beat_ev = event_new(base, -1, EV_PERSIST, session_beat_cb, s);
@@ -155,7 +157,9 @@ session_connect(struct session *s)
 	cb.cc_arg = s;
 	s->s_state = S_CONNECTING;
 	s->s_pow_tries = 0;
-	session_new_key(s);
+	s->s_key_tries = 0;
+	if (!s->s_task)
+		session_new_key(s);
 	session_status(s);
 	s->s_conn = conn_new(s->s_base, s->s_dns, &s->s_url, s->s_insecure,
 	    s->s_sslctx, &cb);
@@ -186,7 +190,19 @@ session_fatal(struct session *s, const char *fmt, ...)
 		conn_free(s->s_conn);
 		s->s_conn = NULL;
 	}
-	event_base_loopexit(s->s_base, NULL);
+	session_finish(s);
+}
+
+/* The session is over: its owner decides what that means. */
+static void
+session_finish(struct session *s)
+{
+	event_del(s->s_beat_ev);
+	event_del(s->s_quit_ev);
+	if (s->s_finished++)
+		return;
+	if (s->s_hook == NULL || !s->s_hook(s, SE_FINISHED))
+		event_base_loopexit(s->s_base, NULL);
 }
 
 static void
@@ -197,6 +213,8 @@ session_retry(struct session *s, int reset, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(s->s_why, sizeof(s->s_why), fmt, ap);
 	va_end(ap);
+	if (s->s_hook != NULL && s->s_hook(s, SE_LOST))
+		return;
 	if (reset)
 		s->s_backoff_ms = BACKOFF_MIN_MS;
 	s->s_state = S_RETRY;
@@ -240,7 +258,7 @@ session_end(void *arg, const struct conn_result *r)
 	event_del(s->s_pow_ev);
 	event_del(s->s_join_ev);
 	if (s->s_state == S_QUITTING) {
-		event_base_loopexit(s->s_base, NULL);
+		session_finish(s);
 		return;
 	}
 	session_lost_room(s, "the connection was lost");
@@ -450,20 +468,26 @@ session_pow_cb(evutil_socket_t fd, short ev, void *arg)
 static void
 session_msg_ready(struct session *s, yajl_val v)
 {
-	struct timeval	tv = { BEAT_INTERVAL_MS / 1000, 0 };
+	struct timeval	tv;
 
 	if (s->s_state != S_POW)
 		return;
+	tv.tv_sec = s->s_beat_ms / 1000;
+	tv.tv_usec = (s->s_beat_ms % 1000) * 1000;
 	s->s_backoff_ms = BACKOFF_MIN_MS;
 	event_add(s->s_beat_ev, &tv);
 	s->s_state = S_READY;
 	session_join(s);
 }
 
+/* The owner may hold beats back (a task whose transcript stopped). */
 static void
 session_beat_cb(evutil_socket_t fd, short ev, void *arg)
 {
-	session_send(arg, "{\"t\":\"beat\"}");
+	struct session	*s = arg;
+
+	if (s->s_beat_ok == NULL || s->s_beat_ok(s))
+		session_send(s, "{\"t\":\"beat\"}");
 }
 
 /* Joins are paced locally so a run of skips never meets join_rate. */
@@ -487,7 +511,7 @@ session_join(struct session *s)
 	s->s_joins[s->s_njoins++ % JOINS_PER_WINDOW] = now;
 	snprintf(json, sizeof(json), "{\"t\":\"join\",\"v\":%d,\"key\":\"%s\","
 	    "\"mode\":\"%s\"}", DR_PROTO_VERSION, s->s_key,
-	    s->s_debug ? "debug" : "open");
+	    s->s_task ? "task" : s->s_debug ? "debug" : "open");
 	session_send(s, json);
 	s->s_state = S_QUEUED;
 	s->s_waiting = 0;
@@ -529,6 +553,8 @@ session_msg_matched(struct session *s, yajl_val v)
 	strlcpy(s->s_peer, session_handle_ok(peer) ? peer : "stranger",
 	    sizeof(s->s_peer));
 	s->s_state = S_ROOM;
+	if (s->s_hook != NULL)
+		s->s_hook(s, SE_MATCHED);
 	s->s_leaving = 0;
 	s->s_note[0] = '\0';
 	ui_addf(LINE_SYSTEM, "You are now chatting with %s (you are %s). "
@@ -635,9 +661,18 @@ session_msg_error(struct session *s, yajl_val v)
 		return;
 	}
 	if (strcmp(k, "key_in_use") == 0 && s->s_state == S_QUEUED) {
-		session_new_key(s);
 		s->s_state = S_READY;
-		session_join(s);
+		if (!s->s_task) {
+			session_new_key(s);
+			session_join(s);
+			return;
+		}
+		/* Our last socket with this key may still be closing. */
+		if (++s->s_key_tries > KEY_TRIES_MAX)
+			session_fatal(s, "this task already waits for a "
+			    "partner elsewhere");
+		else
+			session_arm(s->s_join_ev, KEY_RETRY_MS);
 		return;
 	}
 	if (strcmp(k, "join_rate") == 0 && s->s_state == S_QUEUED) {
@@ -814,7 +849,7 @@ session_quit(struct session *s)
 	if (s->s_state == S_QUITTING || s->s_conn == NULL ||
 	    s->s_state < S_READY || s->s_state > S_ASK) {
 		s->s_state = S_QUITTING;
-		event_base_loopexit(s->s_base, NULL);
+		session_finish(s);
 		return;
 	}
 	session_send(s, "{\"t\":\"done\"}");
@@ -826,8 +861,14 @@ session_quit(struct session *s)
 static void
 session_quit_cb(evutil_socket_t fd, short ev, void *arg)
 {
-	struct session	*s = arg;
+	session_finish(arg);
+}
 
+/* The terminal is gone: nobody to say goodbye to. */
+void
+session_hangup(struct session *s)
+{
+	s->s_state = S_QUITTING;
 	event_base_loopexit(s->s_base, NULL);
 }
 

@@ -37,7 +37,8 @@
 struct ui {
 	int		 u_active;
 	int		 u_utf8;
-	struct session	*u_session;
+	struct ui_ops	 u_ops;
+	struct ui_sink	 u_sink;	/* the agent's: to a chat window */
 	struct linelist	 u_lines;
 	size_t		 u_nlines;
 	uint32_t	 u_next_id;
@@ -155,6 +156,8 @@ ui_add(enum line_kind kind, const char *who, const uint8_t *text, size_t len,
 	l->l_len = ui_text_to_wide(text, len, l->l_text, len + 1);
 	TAILQ_INSERT_TAIL(&ui.u_lines, l, l_entry);
 	ui.u_nlines++;
+	if (ui.u_sink.us_line != NULL)
+		ui.u_sink.us_line(ui.u_sink.us_arg, l);
 	ui_trim();
 	if (ui.u_scroll > 0)
 		ui.u_scroll += ui_wrap(l, COLS, 0, 0);
@@ -199,6 +202,8 @@ ui_sent(uint32_t id)
 
 	if ((l = ui_find(id)) != NULL)
 		l->l_pending = 0;
+	if (ui.u_sink.us_mark != NULL)
+		ui.u_sink.us_mark(ui.u_sink.us_arg, id, 0);
 	ui_redraw();
 }
 
@@ -209,6 +214,8 @@ ui_drop(uint32_t id)
 
 	if ((l = ui_find(id)) != NULL)
 		l->l_pending = -1;
+	if (ui.u_sink.us_mark != NULL)
+		ui.u_sink.us_mark(ui.u_sink.us_arg, id, -1);
 	ui_redraw();
 }
 
@@ -220,6 +227,8 @@ ui_status(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(ui.u_status, sizeof(ui.u_status), fmt, ap);
 	va_end(ap);
+	if (ui.u_sink.us_status != NULL)
+		ui.u_sink.us_status(ui.u_sink.us_arg, ui.u_status);
 	ui_redraw();
 }
 
@@ -409,16 +418,19 @@ ui_insert(wchar_t wc)
 	ui.u_ilen++;
 }
 
+/* The line goes out as UTF-8, to the session or to the agent. */
 static void
 ui_submit(void)
 {
-	wchar_t	line[INPUT_MAX_CP];
-	size_t	len = ui.u_ilen;
+	uint8_t	text[INPUT_MAX_CP * 4 + 1];
+	size_t	i, len = 0;
 
-	wmemcpy(line, ui.u_input, len);
+	for (i = 0; i < ui.u_ilen; i++)
+		len += utf8_encode((uint32_t)ui.u_input[i], text + len);
+	text[len] = '\0';
 	ui.u_ilen = ui.u_icur = 0;
 	ui.u_scroll = 0;
-	cmd_line(ui.u_session, line, len);
+	ui.u_ops.uo_line(ui.u_ops.uo_arg, text, len);
 	ui_redraw();
 }
 
@@ -474,7 +486,7 @@ ui_key(wint_t wc, int fkey)
 		return;
 	case UI_CTRL('c'):
 	case UI_CTRL('d'):
-		session_quit(ui.u_session);
+		ui.u_ops.uo_quit(ui.u_ops.uo_arg);
 		return;
 	case 0x7f:
 	case UI_CTRL('h'):
@@ -538,12 +550,10 @@ ui_signal(evutil_socket_t sig, short ev, void *arg)
 		ui_redraw();
 		break;
 	case SIGHUP:
-		/* The terminal is gone: nobody to say goodbye to. */
-		ui.u_session->s_state = S_QUITTING;
-		event_base_loopexit(ui.u_session->s_base, NULL);
+		ui.u_ops.uo_hangup(ui.u_ops.uo_arg);
 		break;
 	default:
-		session_quit(ui.u_session);
+		ui.u_ops.uo_quit(ui.u_ops.uo_arg);
 		break;
 	}
 }
@@ -582,7 +592,7 @@ ui_crash(int sig)
 }
 
 void
-ui_start(struct event_base *base, struct session *s)
+ui_start(struct event_base *base, const struct ui_ops *ops)
 {
 	static const int	 sigs[] = { SIGWINCH, SIGINT, SIGTERM, SIGHUP };
 	static const int	 crash[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL,
@@ -591,7 +601,7 @@ ui_start(struct event_base *base, struct session *s)
 	const char		*cap;
 	size_t			 i;
 
-	ui.u_session = s;
+	ui.u_ops = *ops;
 	ui.u_utf8 = strcmp(nl_langinfo(CODESET), "UTF-8") == 0;
 	tcgetattr(STDIN_FILENO, &ui.u_tio);
 	if (newterm(NULL, stdout, stdin) == NULL)
@@ -637,8 +647,7 @@ ui_start(struct event_base *base, struct session *s)
 void
 ui_stop(void)
 {
-	struct line	*l;
-	size_t		 i;
+	size_t	i;
 
 	if (!ui.u_active)
 		return;
@@ -652,10 +661,54 @@ ui_stop(void)
 			event_free(ui.u_sig_ev[i]);
 		ui.u_sig_ev[i] = NULL;
 	}
+	ui_clear();
+}
+
+/*
+ * The agent keeps a chat's lines without a terminal, to hand them to the
+ * window: characters are kept as they are, the window checks them again.
+ */
+void
+ui_headless(void)
+{
+	ui.u_utf8 = 1;
+}
+
+void
+ui_setsink(const struct ui_sink *sink)
+{
+	if (sink != NULL)
+		ui.u_sink = *sink;
+	else
+		memset(&ui.u_sink, 0, sizeof(ui.u_sink));
+}
+
+/* Every line kept, then the status, to the sink. */
+void
+ui_replay(void)
+{
+	struct line	*l;
+
+	if (ui.u_sink.us_line == NULL)
+		return;
+	for (l = TAILQ_FIRST(&ui.u_lines); l != NULL; l = TAILQ_NEXT(l,
+	    l_entry))
+		ui.u_sink.us_line(ui.u_sink.us_arg, l);
+	if (ui.u_status[0] != '\0')
+		ui.u_sink.us_status(ui.u_sink.us_arg, ui.u_status);
+}
+
+void
+ui_clear(void)
+{
+	struct line	*l;
+
 	while ((l = TAILQ_FIRST(&ui.u_lines)) != NULL) {
 		TAILQ_REMOVE(&ui.u_lines, l, l_entry);
 		free(l->l_text);
 		free(l);
 	}
 	ui.u_nlines = 0;
+	ui.u_scroll = 0;
+	ui.u_status[0] = '\0';
 }

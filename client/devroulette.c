@@ -31,12 +31,18 @@
 static const struct client_cmd *const commands[] = {
 	&cmd_init_entry,
 	&cmd_uninstall_entry,
+	&cmd_status_entry,
+	&cmd_agent_entry,
+	&cmd_chat_entry,
 };
 
 __attribute__((__noreturn__)) static void	usage(int);
 static const struct client_cmd *find_command(const char *);
 static const char	*pick_url(int, char **);
 static void		 run(const struct url *, struct ssl_ctx_st *, int, int);
+static void		 run_line(void *, const uint8_t *, size_t);
+static void		 run_quit(void *);
+static void		 run_hangup(void *);
 
 static void
 usage(int status)
@@ -92,11 +98,31 @@ pick_url(int argc, char **argv)
 }
 
 static void
+run_line(void *arg, const uint8_t *text, size_t len)
+{
+	cmd_line(arg, text, len);
+}
+
+static void
+run_quit(void *arg)
+{
+	session_quit(arg);
+}
+
+static void
+run_hangup(void *arg)
+{
+	session_hangup(arg);
+}
+
+static void
 run(const struct url *u, SSL_CTX *ctx, int insecure, int debug)
 {
 	struct event_base	*base;
 	struct evdns_base	*dns;
 	struct session		 s;
+	struct ui_ops		 ops = { run_line, run_quit, run_hangup, &s };
+
 	if ((base = event_base_new()) == NULL)
 		fatalx("cannot start the event loop");
 	/* Without resolv.conf, numeric hosts still work. */
@@ -106,7 +132,7 @@ run(const struct url *u, SSL_CTX *ctx, int insecure, int debug)
 		fatalx("cannot start the resolver");
 
 	session_init(&s, base, dns, ctx, u, insecure, debug);
-	ui_start(base, &s);
+	ui_start(base, &ops);
 	ui_addf(LINE_SYSTEM, "devroulette %s: type /help for commands, "
 	    "Ctrl-C to leave.", CLIENT_VERSION);
 	session_start(&s);
@@ -142,8 +168,20 @@ main(int argc, char **argv)
 	char			 buf[256];
 	int			 ch, debug = 0, insecure = 0;
 
+	/* Claude Code waits on this one: nothing else runs first. */
+	if (argc >= 2 && strcmp(argv[1], "hook") == 0)
+		exit(hook_main(argc - 1, argv + 1, prog));
 	setlocale(LC_ALL, "");
 	log_init(1, 0);
+	/* The other commands take their own arguments. */
+	if (argc >= 2 && (cc = find_command(argv[1])) != NULL) {
+		if (argc - 2 < cc->cc_argmin || argc - 2 > cc->cc_argmax) {
+			fprintf(stderr, "usage: devroulette %s\n",
+			    cc->cc_usage);
+			exit(1);
+		}
+		exit(cc->cc_exec(argc - 1, argv + 1, prog));
+	}
 	while ((ch = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'D':
@@ -164,13 +202,10 @@ main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc >= 1 && (cc = find_command(argv[0])) != NULL) {
-		if (argc - 1 < cc->cc_argmin || argc - 1 > cc->cc_argmax) {
-			fprintf(stderr, "usage: devroulette %s\n",
-			    cc->cc_usage);
-			exit(1);
-		}
-		exit(cc->cc_exec(argc, argv, prog));
+	if (argc >= 1 && find_command(argv[0]) != NULL) {
+		fprintf(stderr, "devroulette: --debug and --insecure are for "
+		    "start only\n");
+		exit(1);
 	}
 	if (argc < 1 || argc > 2 || strcmp(argv[0], "start") != 0)
 		usage(1);

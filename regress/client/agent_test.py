@@ -14,6 +14,7 @@ Each check prints "ok - name" or "not ok - name"; the last line is
 """
 
 import asyncio
+import ctypes
 import hashlib
 import hmac
 import json
@@ -322,6 +323,618 @@ def test_init_missing(tmp):
           "init: refused until the terms are accepted", r.stderr)
 
 
+# --- the agent ----------------------------------------------------------------
+
+DELAY_MS = 1500         # DEVROULETTE_TASK_DELAY_MS (30000 in use)
+BEAT_MS = 500           # DEVROULETTE_BEAT_MS: "still growing" is 2 beats
+TMUX_SOCK = "dragent%d" % os.getpid()
+KEEP = "drk"            # the tmux session the windows open in
+
+
+def tmux(*args):
+    r = subprocess.run(["tmux", "-L", TMUX_SOCK, "-f", "/dev/null"] +
+                       list(args), capture_output=True, text=True)
+    return r.stdout
+
+
+def windows():
+    """The chat windows the agent opened (named drchat)."""
+    out = tmux("list-windows", "-t", "=%s:" % KEEP, "-F", "#{window_id} "
+               "#{window_name}")
+    return [w.split()[0] for w in out.splitlines() if w.endswith(" drchat")]
+
+
+def window_text(wid):
+    return tmux("capture-pane", "-p", "-J", "-t", wid)
+
+
+TERMINAL = ("tmux -L %s -f /dev/null new-window -d -t =%s: -n drchat {}" %
+            (TMUX_SOCK, KEEP))
+
+
+class Agent:
+    """A private user whose Claude Code tasks the hooks report."""
+
+    def __init__(self, tmp, name, url, terminal=TERMINAL, delay=DELAY_MS):
+        self.h = Home(tmp, name)
+        self.h.accept_terms()
+        r = self.h.run_cmd("init", url)
+        if r.returncode != 0:
+            raise RuntimeError("init: %r" % r.stderr)
+        self.env = {"DEVROULETTE_TASK_DELAY_MS": str(delay),
+                    "DEVROULETTE_BEAT_MS": str(BEAT_MS)}
+        if terminal is not None:
+            self.env["DEVROULETTE_TERMINAL"] = terminal
+        self.rundir = os.path.join(self.h.run, "devroulette")
+
+    def hook(self, verb, data, env=None, stdin_open=False):
+        """Run a hook; (seconds, return code, stdout, stderr)."""
+        e = dict(self.h.env)
+        e.update(self.env)
+        e.update(env or {})
+        t0 = time.perf_counter()
+        p = subprocess.Popen([CLIENT, "hook", verb], env=e,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        if stdin_open:
+            p.stdin.write(data)
+            p.stdin.flush()
+            p.wait(10)
+            dt = time.perf_counter() - t0
+            p.stdin.close()
+            out, err = p.stdout.read(), p.stderr.read()
+        else:
+            out, err = p.communicate(data, 10)
+            dt = time.perf_counter() - t0
+        return dt, p.returncode, out, err
+
+    def pid(self):
+        try:
+            with open(os.path.join(self.rundir, "agent.lock")) as f:
+                return int(f.read().strip())
+        except (OSError, ValueError):
+            return None
+
+    def alive(self):
+        pid = self.pid()
+        if pid is None:
+            return False
+        try:
+            with open("/proc/%d/status" % pid) as f:
+                return "\nState:\tZ" not in f.read()
+        except OSError:
+            return False
+
+    def status(self):
+        r = self.h.run_cmd("status")
+        return r.stdout.decode(errors="replace")
+
+    def stop(self):
+        """End the agent (by its pid) and collect it."""
+        pid = self.pid()
+        if pid is None:
+            return None
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            return None
+        try:
+            wait_until(lambda: not self.alive(), 8)
+            _, st = os.waitpid(pid, 0)
+            return st
+        except ChildProcessError:
+            return None
+
+
+class Task:
+    """A fake Claude Code task: a session id and a transcript."""
+
+    def __init__(self, agent, name):
+        self.a = agent
+        self.sid = "%s-%s" % (name, secrets.token_hex(8))
+        self.path = os.path.join(agent.h.dir, "%s.jsonl" % name)
+        with open(self.path, "w") as f:
+            f.write('{"type":"user"}\n')
+        self.growing = threading.Event()
+        self.thread = None
+
+    def json(self, event):
+        return json.dumps({"session_id": self.sid,
+                           "transcript_path": self.path,
+                           "cwd": self.a.h.home,
+                           "permission_mode": "default",
+                           "hook_event_name": event,
+                           "prompt": "refactor everything, carefully"}
+                          ).encode()
+
+    def prompt(self, env=None):
+        r = self.a.hook("prompt", self.json("UserPromptSubmit"), env)
+        self.grow()
+        return r
+
+    def stop(self):
+        self.still()
+        return self.a.hook("stop", self.json("Stop"))
+
+    def grow(self):
+        if self.thread is not None:
+            return
+        self.growing.set()
+
+        def run():
+            while self.growing.is_set():
+                with open(self.path, "a") as f:
+                    f.write('{"type":"assistant"}\n')
+                time.sleep(0.1)
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+
+    def still(self):
+        self.growing.clear()
+        if self.thread is not None:
+            self.thread.join()
+        self.thread = None
+
+
+def ws_session(url, fn):
+    """Run fn(ws) on a fresh, ready socket to the real daemon."""
+    async def go():
+        async with websockets.connect(url) as ws:
+            hello = json.loads(await ws.recv())
+            await ws.send(json.dumps({"t": "pow", "nonce": e2e.pow_solve(
+                hello["challenge"], hello["bits"])}))
+            while json.loads(await ws.recv())["t"] != "ready":
+                pass
+            return await fn(ws)
+    return asyncio.run(go())
+
+
+def insights(url):
+    async def ask(ws):
+        await ws.send('{"t":"insights"}')
+        while True:
+            m = json.loads(await ws.recv())
+            if m["t"] == "insights":
+                return m
+    try:
+        return ws_session(url, ask)
+    except Exception:       # the test fails on the value
+        return {}
+
+
+def waiting(url):
+    return insights(url).get("waiting", -1)
+
+
+class Partner:
+    """Another developer on the real daemon, in a thread."""
+
+    def __init__(self, url, say=()):
+        self.url = url
+        self.say = list(say)
+        self.matched = threading.Event()
+        self.ended = threading.Event()
+        self.got = []
+        self.quit = threading.Event()
+        self.t = threading.Thread(target=lambda: asyncio.run(self.run()),
+                                  daemon=True)
+        self.t.start()
+
+    async def run(self):
+        try:
+            async with websockets.connect(self.url) as ws:
+                hello = json.loads(await ws.recv())
+                await ws.send(json.dumps({"t": "pow", "nonce":
+                                          e2e.pow_solve(hello["challenge"],
+                                                        hello["bits"])}))
+                await ws.send(json.dumps({"t": "join", "v": 1, "key":
+                                          secrets.token_hex(32),
+                                          "mode": "open"}))
+                last = 0
+                while not self.quit.is_set():
+                    if time.time() - last > 0.5:
+                        await ws.send('{"t":"beat"}')
+                        last = time.time()
+                    try:
+                        m = json.loads(await asyncio.wait_for(ws.recv(),
+                                                              0.1))
+                    except asyncio.TimeoutError:
+                        continue
+                    self.got.append(m)
+                    if m["t"] == "matched":
+                        self.matched.set()
+                        for text in self.say:
+                            await ws.send(json.dumps({"t": "msg",
+                                                      "text": text}))
+                    if m["t"] == "ended":
+                        self.ended.set()
+                await ws.send('{"t":"done"}')
+        except Exception as e:      # reported through got
+            self.got.append({"t": "exception", "e": repr(e)})
+        self.ended.set()
+
+    def texts(self):
+        return [m.get("text") for m in self.got if m["t"] == "msg"]
+
+    def stop(self):
+        self.quit.set()
+        self.t.join(5)
+
+
+def test_hooks_fast(tmp):
+    """Hooks print nothing and return within 50 ms whatever happens."""
+    down = "ws://127.0.0.1:%d/" % e2e.free_port()
+    a = Agent(tmp, "fast", down)
+    t = Task(a, "fast")
+    cases = [
+        ("prompt, no agent yet, server down", "prompt",
+         t.json("UserPromptSubmit"), {}),
+        ("prompt, agent running, server down", "prompt",
+         t.json("UserPromptSubmit"), {}),
+        ("stop", "stop", t.json("Stop"), {}),
+        ("garbage", "prompt", b"\x00\xff not json {{{", {}),
+        ("empty input", "prompt", b"", {}),
+        ("a JSON array", "stop", b"[1,2,3]", {}),
+        ("wrong types", "prompt", b'{"session_id": 5, "transcript_path": '
+         b'[], "hook_event_name": null}', {}),
+        ("relative transcript", "prompt", b'{"session_id": "x", '
+         b'"transcript_path": "t.jsonl"}', {}),
+        ("1 MB prompt", "prompt", json.dumps(
+            {"session_id": "big", "transcript_path": t.path,
+             "prompt": "x" * (1 << 20)}).encode(), {}),
+        ("unknown verb", "bogus", t.json("Stop"), {}),
+        ("broken config", "prompt", t.json("UserPromptSubmit"),
+         {"XDG_CONFIG_HOME": "/nonexistent/x", "HOME": "/nonexistent"}),
+        ("no runtime dir", "prompt", t.json("UserPromptSubmit"),
+         {"XDG_RUNTIME_DIR": "/nonexistent/run"}),
+    ]
+    # What starting any program costs here (a sanitiser's start-up, a
+    # busy machine) is not the hook's: 50 ms on top of the least of it.
+    base = min(a.hook("none", b"")[0] for _ in range(5))
+    limit = 0.05 + max(0.0, base - 0.005)
+    for name, verb, data, env in cases:
+        # Starting the agent is measured once: later runs would not.
+        n = 1 if name.startswith("prompt, no agent") else 3
+        runs = [a.hook(verb, data, env) for _ in range(n)]
+        dt = min(r[0] for r in runs)
+        check(all(r[1] == 0 and r[2] == b"" for r in runs) and dt < limit,
+              "hook %s: exit 0, no output, %.1f ms" % (name, dt * 1000),
+              "rc=%r out=%r err=%r" % runs[0][1:])
+        if name.startswith("prompt, no agent"):
+            check(wait_until(a.alive, 5), "hook prompt starts the agent")
+    runs = [a.hook("prompt", b'{"session_id": "open", "transcript_path": '
+                   b'"/x"', stdin_open=True) for _ in range(3)]
+    dt = min(r[0] for r in runs)
+    check(all(r[1] == 0 and r[2] == b"" for r in runs) and dt < limit,
+          "hook with standard input never closed: %.1f ms" % (dt * 1000))
+    e = dict(a.h.env)
+    r = subprocess.run([CLIENT, "hook"], env=e, capture_output=True,
+                       stdin=subprocess.DEVNULL)
+    check(r.returncode == 0 and r.stdout == b"" and r.stderr == b"",
+          "hook without a verb: exit 0, silent")
+    st = a.stop()
+    check(st is None or os.WIFEXITED(st), "agent: clean exit", st)
+
+
+def test_agent_files(tmp, url):
+    a = Agent(tmp, "files", url)
+    t = Task(a, "files")
+    t.prompt()
+    ok = wait_until(a.alive, 5)
+    sock = os.path.join(a.rundir, "agent.sock")
+    check(ok and stat.S_IMODE(os.stat(a.rundir).st_mode) == 0o700 and
+          stat.S_ISSOCK(os.stat(sock).st_mode) and
+          stat.S_IMODE(os.stat(sock).st_mode) == 0o600,
+          "agent: private directory 0700, socket 0600")
+    pid = a.pid()
+    t2 = Task(a, "files2")
+    t2.prompt()
+    time.sleep(0.3)
+    s = a.status()
+    check(a.pid() == pid and s.count("task ") == 2,
+          "one agent per user: a second task goes to it", s)
+    check("hooks: installed" in s and "server: %s" % url in s and
+          "agent: running (pid %d)" % pid in s, "status: hooks, server, "
+          "agent", s)
+    # A second agent started by hand refuses: the lock is held.
+    r = a.h.run_cmd("agent", "-d", timeout=5)
+    check(r.returncode == 1 and b"already running" in r.stderr,
+          "a second agent refuses to start", r.stderr)
+    t.still()
+    t2.still()
+    a.stop()
+
+
+def test_before_delay(tmp, srv):
+    """The task ends before the delay: nothing ever reaches the server."""
+    a = Agent(tmp, "early", srv.url)
+    p = Partner(srv.url)
+    check(wait_until(lambda: waiting(srv.url) == 1, 5),
+          "early: a partner waits")
+    t = Task(a, "early")
+    t.prompt()
+    time.sleep(DELAY_MS / 1000 * 0.6)
+    t.stop()
+    time.sleep(DELAY_MS / 1000 * 1.5)
+    check(not p.matched.is_set() and waiting(srv.url) == 1 and
+          not windows(), "task ends before the delay: no queue, no window")
+    p.stop()
+    a.stop()
+
+
+def test_alone_then_stop(tmp, srv):
+    """Queued, nobody else comes, the task ends: done, nothing shown."""
+    a = Agent(tmp, "alone", srv.url)
+    t = Task(a, "alone")
+    t.prompt()
+    check(not wait_until(lambda: waiting(srv.url) == 1,
+                         DELAY_MS / 1000 * 0.5),
+          "alone: not queued before the delay")
+    check(wait_until(lambda: waiting(srv.url) == 1, 5),
+          "alone: queued after the delay")
+    check("looking for a partner" in a.status(), "status: looking")
+    t0 = time.time()
+    t.stop()
+    check(wait_until(lambda: waiting(srv.url) == 0, 3) and
+          time.time() - t0 < 2, "alone: the task stops, the place goes")
+    time.sleep(1)
+    check(not windows(), "alone: no window was ever shown")
+    check("agent: running" in a.status() and "idle" in a.status(),
+          "alone: the agent is idle again")
+    a.stop()
+
+
+def test_match(tmp, srv):
+    """A window at the instant of a match; it is the chat."""
+    a = Agent(tmp, "match", srv.url)
+    t1 = Task(a, "one")
+    t2 = Task(a, "two")
+    t1.prompt()
+    time.sleep(0.3)
+    t2.prompt()
+    check(wait_until(lambda: waiting(srv.url) == 1, 5),
+          "two tasks: queued")
+    time.sleep(DELAY_MS / 1000)
+    check(waiting(srv.url) == 1 and not windows(),
+          "two overlapping tasks: one queue place, no window yet")
+    p = Partner(srv.url, say=["hello from a stranger \u00e9t\u00e9"])
+    ok = p.matched.wait(5)
+    t0 = time.time()
+    ok = ok and wait_until(lambda: len(windows()) == 1, 5)
+    dt = time.time() - t0
+    check(ok and dt < 1.5, "a window at the match (%.2f s)" % dt)
+    w = windows()[0] if windows() else None
+    check(w is not None and wait_until(
+        lambda: "hello from a stranger \u00e9t\u00e9" in window_text(w), 5),
+        "the window shows the partner's message", w and window_text(w))
+    check(w is not None and "You are now chatting with" in window_text(w),
+          "the window says who", w and window_text(w))
+    if w is not None:
+        tmux("send-keys", "-t", w, "-l", "hi, waiting on Claude too?")
+        tmux("send-keys", "-t", w, "Enter")
+    check(wait_until(lambda: "hi, waiting on Claude too?" in p.texts(), 5),
+          "a line typed in the window reaches the partner", p.got)
+    time.sleep(1)
+    check(len(windows()) == 1, "two overlapping tasks: one window")
+    check("chatting" in a.status(), "status: chatting")
+    # The chat is the user's now: the task stopping does not end it.
+    t1.stop()
+    t2.stop()
+    time.sleep(1)
+    check(len(windows()) == 1 and not p.ended.is_set(),
+          "the tasks end, the chat stays")
+    # Closing the window ends the agent's connection.
+    if w is not None:
+        tmux("kill-window", "-t", w)
+    check(p.ended.wait(5) and any(m.get("reason") == "peer_left" for m in
+                                  p.got if m["t"] == "ended"),
+          "closing the window ends the chat for the partner", p.got)
+    check(wait_until(lambda: "idle" in a.status(), 5),
+          "the agent is idle after the window closed")
+    p.stop()
+    # Another long task reopens it.
+    check(wait_until(lambda: waiting(srv.url) == 0, 3), "nobody waits")
+    t3 = Task(a, "three")
+    t3.prompt()
+    check(wait_until(lambda: waiting(srv.url) == 1, 5),
+          "another long task queues again")
+    p = Partner(srv.url)
+    check(p.matched.wait(5) and wait_until(lambda: len(windows()) == 1, 5),
+          "... and reopens the window")
+    w = windows()[0] if windows() else None
+    if w is not None:
+        wait_until(lambda: "You are now chatting" in window_text(w), 5)
+        tmux("send-keys", "-t", w, "C-c")
+    check(p.ended.wait(5) and wait_until(lambda: not windows(), 5),
+          "Ctrl-C in the window: the chat ends, the window goes")
+    p.stop()
+    t3.stop()
+    a.stop()
+
+
+def test_no_window(tmp, srv):
+    """No way to show a window: the agent does not queue at all."""
+    a = Agent(tmp, "nowin", srv.url, terminal=None)
+    t = Task(a, "nowin")
+    t.prompt()
+    time.sleep(DELAY_MS / 1000 + 1.5)
+    check(waiting(srv.url) == 0, "no window possible: never queued")
+    check("no window can be shown" in a.status(),
+          "status: says no window can be shown", a.status())
+    t.stop()
+    a.stop()
+
+    # A window that fails to open: the partner is let go at once.
+    a = Agent(tmp, "badwin", srv.url, terminal="false {}")
+    t = Task(a, "badwin")
+    t.prompt()
+    check(wait_until(lambda: waiting(srv.url) == 1, 5),
+          "failing terminal: queued")
+    p = Partner(srv.url)
+    check(p.matched.wait(5) and p.ended.wait(5),
+          "a window that cannot open: the partner is let go", p.got)
+    check("window" in a.status(), "status: the window problem",
+          a.status())
+    p.stop()
+    t.stop()
+    a.stop()
+
+
+def test_transcript_private(tmp, srv):
+    """The transcript is stat()ed, never opened."""
+    a = Agent(tmp, "strace", srv.url)
+    log = os.path.join(a.h.dir, "strace.log")
+    e = dict(a.h.env)
+    e.update(a.env)
+    tr = subprocess.Popen(["strace", "-f", "-qq", "-e",
+                           "trace=open,openat,openat2,creat,truncate,"
+                           "execve", "-o", log, CLIENT, "agent", "-d"],
+                          env=e, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
+    ok = wait_until(a.alive, 10)
+    t = Task(a, "private")
+    t.prompt()
+    check(ok and wait_until(lambda: waiting(srv.url) == 1, 8),
+          "strace: the agent queues for a growing transcript")
+    p = Partner(srv.url)
+    check(p.matched.wait(5) and wait_until(lambda: len(windows()) == 1, 5),
+          "strace: matched, window open")
+    for w in windows():
+        tmux("kill-window", "-t", w)
+    p.ended.wait(5)
+    t.stop()
+    time.sleep(0.5)
+    tr.send_signal(signal.SIGTERM)
+    try:
+        tr.wait(10)
+    except subprocess.TimeoutExpired:
+        tr.kill()
+    a.stop()
+    text = open(log).read() if os.path.exists(log) else ""
+    check(text and "openat" in text and t.path not in text and
+          os.path.basename(t.path) not in text,
+          "strace: the transcript is never opened",
+          [x for x in text.splitlines() if "private" in x])
+    p.stop()
+
+    # A transcript nobody may read still shows it grows.
+    a = Agent(tmp, "unreadable", srv.url)
+    t = Task(a, "unreadable")
+    os.chmod(t.path, 0o200)
+    if os.geteuid() == 0:
+        # Root reads anything: the agent and hooks run as nobody.
+        nobody = 65534
+        for d in (a.h.dir, a.h.home, a.h.cfg, a.h.run):
+            for root, dirs, files in os.walk(d):
+                for n in dirs + files:
+                    os.lchown(os.path.join(root, n), nobody, nobody)
+            os.chown(d, nobody, nobody)
+        os.chown(t.path, 0, 0)
+        wrap = ["setpriv", "--reuid=%d" % nobody, "--regid=%d" % nobody,
+                "--clear-groups"]
+    else:
+        wrap = []
+    e = dict(a.h.env)
+    e.update(a.env)
+    r = subprocess.run(wrap + ["cat", t.path], env=e, capture_output=True)
+    check(r.returncode != 0, "unreadable: the agent's user cannot read it")
+    t.grow()
+    subprocess.run(wrap + [CLIENT, "hook", "prompt"], env=e,
+                   input=t.json("UserPromptSubmit"), capture_output=True)
+    check(wait_until(lambda: waiting(srv.url) == 1, 8),
+          "unreadable transcript that grows: the task is queued")
+    t.growing.clear()
+    subprocess.run(wrap + [CLIENT, "hook", "stop"], env=e,
+                   input=t.json("Stop"), capture_output=True)
+    check(wait_until(lambda: waiting(srv.url) == 0, 5),
+          "unreadable: stop leaves the queue")
+    t.still()
+    a.stop()
+
+
+# --- the fake server: what exactly the agent says ---------------------------
+
+class Recorder:
+    """hello, ready, queued; records every message with its time."""
+
+    def __init__(self):
+        self.port = e2e.free_port()
+        self.url = "ws://127.0.0.1:%d/" % self.port
+        self.msgs = []
+        self.closed = threading.Event()
+        self.ready = threading.Event()
+        threading.Thread(target=self.thread, daemon=True).start()
+        self.ready.wait(10)
+
+    def thread(self):
+        async def handler(ws, path=None):
+            await ws.send(json.dumps({"t": "hello", "v": 1, "challenge":
+                                      "0" * 32, "bits": 0,
+                                      "deadline_ms": 10000}))
+            try:
+                async for m in ws:
+                    d = json.loads(m)
+                    self.msgs.append((time.time(), d))
+                    if d["t"] == "pow":
+                        await ws.send('{"t":"ready"}')
+                    elif d["t"] == "join":
+                        await ws.send('{"t":"queued","waiting":1}')
+                    elif d["t"] == "done":
+                        await ws.close(1000)
+            except websockets.ConnectionClosed:
+                pass
+            self.closed.set()
+
+        async def main():
+            async with websockets.serve(handler, "127.0.0.1", self.port):
+                self.ready.set()
+                await asyncio.Future()
+        asyncio.run(main())
+
+    def types(self):
+        return [d["t"] for _, d in self.msgs]
+
+
+def test_protocol(tmp):
+    rec = Recorder()
+    a = Agent(tmp, "proto", rec.url)
+    t = Task(a, "proto")
+    t.prompt()
+    ok = wait_until(lambda: "join" in rec.types(), 5)
+    joins = [d for _, d in rec.msgs if d["t"] == "join"]
+    salt = bytes.fromhex(open(os.path.join(a.h.cfg, "devroulette",
+                                           "salt")).read().strip())
+    key = hmac.new(salt, t.sid.encode(), hashlib.sha256).hexdigest()
+    check(ok and joins and joins[0] == {"t": "join", "v": 1, "key": key,
+                                        "mode": "task"},
+          "join: task mode, key = HMAC-SHA256(salt, session id)", joins)
+    check(t.sid not in json.dumps(rec.msgs) and
+          t.path not in json.dumps(rec.msgs),
+          "nothing of the session id or transcript is sent")
+    time.sleep(2)
+    beats = [x for x, d in rec.msgs if d["t"] == "beat"]
+    check(len(beats) >= 2, "beats while the transcript grows (%d)" %
+          len(beats))
+    t.still()
+    t_still = time.time()
+    time.sleep(2 * BEAT_MS / 1000 + 2)
+    late = [x for x, d in rec.msgs if d["t"] == "beat" and
+            x > t_still + 2 * BEAT_MS / 1000 + 0.3]
+    check(not late, "no beats once the transcript stops growing", late)
+    t.grow()
+    time.sleep(1.5)
+    check([x for x, d in rec.msgs if d["t"] == "beat" and x > t_still +
+           2 * BEAT_MS / 1000 + 0.3], "beats again when it grows again")
+    n = len(rec.msgs)
+    t.stop()
+    check(wait_until(lambda: "done" in [d["t"] for _, d in rec.msgs[n:]],
+                     3) and rec.closed.wait(3),
+          "the task stops before a match: done is sent",
+          rec.types()[n:])
+    check(not windows(), "protocol: no window")
+    a.stop()
+
+
 # --- main -------------------------------------------------------------------
 
 def main():
@@ -330,11 +943,33 @@ def main():
         print("0 passed, 1 failed")
         return 1
     tmp = tempfile.mkdtemp(prefix="dragent.")
+    os.chmod(tmp, 0o755)
+    # Agents are double-forked away from the hooks: collect them here.
+    ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)     # PR_SET_CHILD_SUBREAPER
+    srv = None
+    tmux("new-session", "-d", "-s", KEEP, "-x", "100", "-y", "40",
+         "sleep 3600")
     try:
         test_init(tmp)
         test_init_malformed(tmp)
         test_init_missing(tmp)
+        test_hooks_fast(tmp)
+        test_protocol(tmp)
+        if os.access(e2e.DAEMON, os.X_OK):
+            srv = e2e.Server(tmp, BEAT_TIMEOUT_MS="2500",
+                             PING_INTERVAL_MS="2000")
+            test_agent_files(tmp, srv.url)
+            test_before_delay(tmp, srv)
+            test_alone_then_stop(tmp, srv)
+            test_match(tmp, srv)
+            test_no_window(tmp, srv)
+            test_transcript_private(tmp, srv)
+        else:
+            check(False, "server: %s missing" % e2e.DAEMON)
     finally:
+        if srv is not None:
+            srv.stop()
+        tmux("kill-server")
         shutil.rmtree(tmp, ignore_errors=True)
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
