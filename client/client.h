@@ -6,6 +6,13 @@
  * (client_config.c) and URL parsing (client_url.c).  Nothing received is
  * written to disk or executed; every received text is sanitised again
  * before it is drawn.
+ *
+ * The Claude Code integration: init and uninstall (client_init.c, with
+ * client_settings.c for settings.json and client_setup.c for what init
+ * records), status (client_status.c), the hooks (client_hook.c), the
+ * agent (client_agent.c, its tasks in client_task.c, its directory and
+ * socket in client_rundir.c, its windows in client_window.c) and the chat
+ * window that attaches to it (client_attach.c).
  */
 
 #ifndef DR_CLIENT_H

@@ -1,7 +1,7 @@
 /*
- * The first-run notice: 18+ and the terms, accepted once.  The acceptance
- * is the only thing devroulette writes to disk: one file in
- * $XDG_CONFIG_HOME/devroulette/ (by default ~/.config/devroulette/).
+ * The first-run notice: 18+ and the terms, accepted once, in one file in
+ * $XDG_CONFIG_HOME/devroulette/ (by default ~/.config/devroulette/).  Only
+ * init writes anything else (client_setup.c, client_init.c).
  */
 
 #include <sys/types.h>
@@ -32,7 +32,8 @@ const char *terms_text =
 "only aggregate counters (connections, chats, messages, reports); no\n"
 "text, name, key or address is written to disk or to a log.  This\n"
 "program writes only this acceptance to your configuration directory\n"
-"and talks only to the server you start it with.\n";
+"(and, with init, the server's address, a random salt and its Claude\n"
+"Code hooks), and talks only to the server you give it.\n";
 
 /* $XDG_CONFIG_HOME/devroulette, or ~/.config/devroulette. */
 int
