@@ -202,6 +202,9 @@ main(int argc, char *argv[])
 	gen3 = gen_cpu_us();
 	busy3 = machine_busy_us();
 	t3 = mono_us();
+	/* For whoever profiles the server meanwhile (bench/profile.sh). */
+	printf("window open: %u s\n", conf.lc_window);
+	fflush(stdout);
 	sleep_ms(conf.lc_window * 1000ULL);
 	cmd_all(CMD_END);
 	if (conf.lc_pid != 0)
