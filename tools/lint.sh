@@ -17,6 +17,6 @@ cppcheck -q --error-exitcode=1 --inline-suppr --std=c11 \
 echo "== clang static analyzer"
 rm -rf build/scan
 scan-build --status-bugs -o build/scan/report --use-cc=clang \
-    make -s BUILD=build/scan BIN=build/scan/bin all \
+    make -s -j2 BUILD=build/scan BIN=build/scan/bin all \
     build/scan/bench/drload >/dev/null
 echo "lint clean"
