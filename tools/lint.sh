@@ -10,7 +10,7 @@ srcs=$(ls common/*.c daemon/*.c relay/*.c matcher/*.c client/*.c \
 
 echo "== cppcheck"
 # shellcheck disable=SC2086
-cppcheck -q --error-exitcode=1 --inline-suppr --std=c11 \
+cppcheck -j 2 -q --error-exitcode=1 --inline-suppr --std=c11 \
     --enable=warning,performance,portability \
     --suppress=missingIncludeSystem -D_GNU_SOURCE -D__GNUC__ $inc $srcs
 
