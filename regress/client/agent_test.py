@@ -376,16 +376,21 @@ class Agent:
         p = subprocess.Popen([CLIENT, "hook", verb], env=e,
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE)
+        # No timeouts in wait(): with one, Python polls with sleeps that
+        # grow to 50 ms.  A hook that hangs is killed after 10 s instead.
+        guard = threading.Timer(10, p.kill)
+        guard.start()
         if stdin_open:
             p.stdin.write(data)
             p.stdin.flush()
-            p.wait(10)
+            p.wait()
             dt = time.perf_counter() - t0
             p.stdin.close()
             out, err = p.stdout.read(), p.stderr.read()
         else:
-            out, err = p.communicate(data, 10)
+            out, err = p.communicate(data)
             dt = time.perf_counter() - t0
+        guard.cancel()
         return dt, p.returncode, out, err
 
     def pid(self):
@@ -852,6 +857,104 @@ def test_transcript_private(tmp, srv):
     a.stop()
 
 
+def test_tmux_split(tmp, srv):
+    """Inside tmux (no $DEVROULETTE_TERMINAL): a split of Claude's pane."""
+    sock = tmux("display-message", "-p", "-t", "=%s:" % KEEP,
+                "#{socket_path}").strip()
+    pid = tmux("display-message", "-p", "-t", "=%s:" % KEEP,
+               "#{pid}").strip()
+    pane = tmux("display-message", "-p", "-t", "=%s:" % KEEP,
+                "#{pane_id}").strip()
+    a = Agent(tmp, "split", srv.url, terminal=None)
+    t = Task(a, "split")
+    t.prompt(env={"TMUX": "%s,%s,0" % (sock, pid), "TMUX_PANE": pane})
+    check(wait_until(lambda: waiting(srv.url) == 1, 5),
+          "tmux: queued (a window can be shown)")
+    panes = lambda: tmux("list-panes", "-t", "=%s:" % KEEP, "-F",
+                         "#{pane_id}").split()
+    check(panes() == [pane], "tmux: one pane before the match")
+    p = Partner(srv.url, say=["split hello"])
+    check(p.matched.wait(5) and wait_until(lambda: len(panes()) == 2, 5),
+          "tmux: the match splits Claude Code's pane", panes())
+    new = [x for x in panes() if x != pane]
+    check(new and wait_until(lambda: "split hello" in
+                             window_text(new[0]), 5),
+          "tmux: the split is the chat")
+    if new:
+        tmux("send-keys", "-t", new[0], "C-c")
+    check(p.ended.wait(5) and wait_until(lambda: panes() == [pane], 5),
+          "tmux: leaving closes the split")
+    p.stop()
+    t.stop()
+    a.stop()
+
+
+def test_one_agent(tmp, srv):
+    """Hooks racing to start the agent: one agent gets every task."""
+    a = Agent(tmp, "race", srv.url)
+    tasks = [Task(a, "race%d" % i) for i in range(6)]
+    e = dict(a.h.env)
+    e.update(a.env)
+    go = threading.Barrier(len(tasks))
+
+    def hook(t):
+        go.wait()
+        subprocess.run([CLIENT, "hook", "prompt"], env=e,
+                       input=t.json("UserPromptSubmit"),
+                       capture_output=True)
+    threads = [threading.Thread(target=hook, args=(t,)) for t in tasks]
+    for x in threads:
+        x.start()
+    for x in threads:
+        x.join(10)
+    ok = wait_until(lambda: a.status().count("task ") == len(tasks), 6)
+    check(ok, "racing hooks: one agent has all %d tasks" % len(tasks),
+          a.status())
+    me = os.getpid()
+    agents = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % d, "rb") as f:
+                cmd = f.read().split(b"\0")
+            with open("/proc/%s/status" % d) as f:
+                st = f.read()
+        except OSError:
+            continue
+        if (cmd[:1] and cmd[0] == b"devroulette" and b"agent" in cmd and
+                "\nState:\tZ" not in st and
+                os.environ.get("HOME", "") is not None and
+                "PPid:\t%d\n" % me in st):
+            agents.append(d)
+    check(len(agents) == 1, "racing hooks: one agent process", agents)
+    # Collect the losers too.
+    for _ in range(len(tasks)):
+        try:
+            os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+    a.stop()
+
+
+def test_attach_refused(tmp, srv):
+    """chat --attach by hand, with no chat: refused, said why."""
+    a = Agent(tmp, "byhand", srv.url)
+    t = Task(a, "byhand")
+    t.prompt()
+    wait_until(a.alive, 5)
+    sock = os.path.join(a.rundir, "agent.sock")
+    tmux("new-window", "-d", "-t", "=%s:" % KEEP, "-n", "byhand",
+         "%s chat --attach %s; echo EXIT=$?; sleep 60" % (CLIENT, sock))
+    ok = wait_until(lambda: "EXIT=1" in window_text("=%s:byhand" % KEEP), 5)
+    check(ok and "no chat to show" in window_text("=%s:byhand" % KEEP),
+          "chat --attach with no chat: refused", window_text(
+              "=%s:byhand" % KEEP))
+    tmux("kill-window", "-t", "=%s:byhand" % KEEP)
+    t.stop()
+    a.stop()
+
+
 # --- the fake server: what exactly the agent says ---------------------------
 
 class Recorder:
@@ -963,6 +1066,9 @@ def main():
             test_alone_then_stop(tmp, srv)
             test_match(tmp, srv)
             test_no_window(tmp, srv)
+            test_tmux_split(tmp, srv)
+            test_one_agent(tmp, srv)
+            test_attach_refused(tmp, srv)
             test_transcript_private(tmp, srv)
         else:
             check(False, "server: %s missing" % e2e.DAEMON)
