@@ -112,6 +112,7 @@ struct agent {
 static int	agent_exec(int, char **, const char *);
 static void	agent_setup(struct agent *);
 static int	agent_lock(struct agent *);
+static void	agent_pid(struct agent *);
 static void	agent_listen(struct agent *);
 static int	agent_handoff(uint8_t *, size_t, size_t *);
 static void	agent_forward(struct agent *, const uint8_t *, size_t);
@@ -202,8 +203,7 @@ agent_handoff(uint8_t *buf, size_t len, size_t *got)
 static int
 agent_lock(struct agent *a)
 {
-	char	path[PATH_MAX], pid[32];
-	int	n;
+	char	path[PATH_MAX];
 
 	if (rundir_path(path, sizeof(path), AGENT_LOCK, 1) == -1)
 		return (-1);
@@ -212,11 +212,20 @@ agent_lock(struct agent *a)
 		return (-1);
 	if (flock(a->a_lockfd, LOCK_EX | LOCK_NB) == -1)
 		return (errno == EWOULDBLOCK ? 1 : -1);
+	return (0);
+}
+
+/* The lock file says who holds it (after daemon(), which forks). */
+static void
+agent_pid(struct agent *a)
+{
+	char	pid[32];
+	int	n;
+
 	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
 	if (ftruncate(a->a_lockfd, 0) == -1 ||
 	    pwrite(a->a_lockfd, pid, n, 0) != n)
-		log_warn("%s: pid", __func__);
-	return (0);
+		log_warn("%s", __func__);
 }
 
 /* Another agent won the race: give it our task, or take over. */
@@ -340,8 +349,12 @@ agent_exec(int argc, char **argv, const char *prog)
 	}
 	if (self_path(a.a_self, sizeof(a.a_self), prog) == -1)
 		fatalx("cannot tell where this program is installed");
+	/* Started in a project's directory: do not keep it busy. */
+	if (chdir("/") == -1)
+		fatal("chdir /");
 	if (!debug && !handoff && daemon(0, 0) == -1)
 		fatal("daemon");
+	agent_pid(&a);
 	agent_setup(&a);
 	agent_listen(&a);
 
