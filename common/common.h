@@ -155,6 +155,7 @@ int	 ipc_send(struct ipc_peer *, uint32_t, uint64_t, const void *, size_t);
 int	 ipc_sendv(struct ipc_peer *, uint32_t, uint64_t, const void *, size_t,
 	    const void *, size_t);
 void	 ipc_flush(struct ipc_peer *);
+void	 ipc_lost_exit(struct ipc_peer *, void *);
 
 /* util.c */
 uint64_t mono_ms(void);			/* CLOCK_MONOTONIC milliseconds */

@@ -217,6 +217,14 @@ ipc_send(struct ipc_peer *p, uint32_t type, uint64_t peerid,
 	return (ipc_sendv(p, type, peerid, data, len, NULL, 0));
 }
 
+/* A child whose parent is gone: nobody is left to log to or save for. */
+void
+ipc_lost_exit(struct ipc_peer *p, void *arg)
+{
+	ipc_peer_free(p);
+	exit(1);
+}
+
 /* Write out everything queued, blocking: used just before exiting. */
 void
 ipc_flush(struct ipc_peer *p)

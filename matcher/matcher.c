@@ -44,7 +44,6 @@ static void	 matcher_persist(evutil_socket_t, short, void *);
 static void	 matcher_save(struct matcher_proc *, int);
 static void	 matcher_finish(struct matcher_proc *);
 static void	 matcher_written(struct bufferevent *, void *);
-static void	 matcher_lost_parent(struct ipc_peer *, void *);
 static void	 matcher_lost_front(struct ipc_peer *, void *);
 
 void
@@ -57,7 +56,7 @@ matcher_main(const struct settings *conf, int fd_parent, int fd_front)
 		fatalx("%s: event_base_new", __func__);
 	ipc_peer_init(&mp->mp_parent, mp->mp_base, fd_parent, "parent",
 	    matcher_dispatch_parent, mp);
-	mp->mp_parent.ip_lost = matcher_lost_parent;
+	mp->mp_parent.ip_lost = ipc_lost_exit;
 	ipc_peer_init(&mp->mp_front, mp->mp_base, fd_front, "front",
 	    matcher_dispatch_front, mp);
 	mp->mp_front.ip_lost = matcher_lost_front;
@@ -234,14 +233,6 @@ static void
 matcher_written(struct bufferevent *bev, void *arg)
 {
 	exit(0);
-}
-
-/* Nobody is left to log to or to save for. */
-static void
-matcher_lost_parent(struct ipc_peer *peer, void *arg)
-{
-	ipc_peer_free(peer);
-	exit(1);
 }
 
 /*

@@ -61,7 +61,6 @@ static void	 relay_dispatch_parent(struct ipc_peer *, struct ipc_hdr *,
 		    uint8_t *, void *);
 static void	 relay_dispatch_matcher(struct ipc_peer *, struct ipc_hdr *,
 		    uint8_t *, void *);
-static void	 relay_lost_parent(struct ipc_peer *, void *);
 static void	 relay_lost_matcher(struct ipc_peer *, void *);
 static void	 relay_shutdown(void);
 static void	 relay_down(evutil_socket_t, short, void *);
@@ -114,7 +113,7 @@ relay_main(const struct settings *conf, int fd_parent, int fd_matcher,
 		fatalx("%s: event_base_new", __func__);
 	ipc_peer_init(&f->f_parent, f->f_base, fd_parent, "parent",
 	    relay_dispatch_parent, f);
-	f->f_parent.ip_lost = relay_lost_parent;
+	f->f_parent.ip_lost = ipc_lost_exit;
 	ipc_peer_init(&f->f_matcher, f->f_base, fd_matcher, "matcher",
 	    relay_dispatch_matcher, f);
 	f->f_matcher.ip_lost = relay_lost_matcher;
@@ -916,14 +915,6 @@ relay_dispatch_matcher(struct ipc_peer *peer, struct ipc_hdr *hdr,
 		fatalx("matcher sent %s for socket 0", rr->rr_name);
 	relay_client_reply(relay_id_find(hdr->ih_peerid), hdr->ih_type, data,
 	    hdr->ih_len);
-}
-
-/* Nobody left to log to: just go. */
-static void
-relay_lost_parent(struct ipc_peer *peer, void *arg)
-{
-	ipc_peer_free(peer);
-	exit(1);
 }
 
 static void
