@@ -870,6 +870,8 @@ agent_attach(struct agent *a, struct agent_peer *ap)
 	struct ui_sink	sink = { agent_ui_line, agent_ui_status,
 			    agent_ui_mark, a };
 
+	if (ap == a->a_window)
+		return;
 	if ((a->a_state != A_MATCHED && a->a_state != A_CHAT) ||
 	    a->a_window != NULL || a->a_session == NULL) {
 		struct agent_exit ae = { 1 };

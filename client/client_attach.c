@@ -13,6 +13,7 @@
 
 #include <limits.h>
 #include <locale.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,7 @@ static void	attach_quit(void *);
 static void	attach_hangup(void *);
 static void	attach_leave_cb(evutil_socket_t, short, void *);
 static void	attach_ui_line(struct attach *, const uint8_t *, size_t);
+static void	attach_wait_enter(void);
 
 const struct client_cmd cmd_chat_entry = {
 	.cc_name = "chat",
@@ -201,6 +203,20 @@ attach_dispatch(struct ipc_peer *p, struct ipc_hdr *hdr, uint8_t *buf,
 	}
 }
 
+/* Enter, the terminal gone, or a minute. */
+static void
+attach_wait_enter(void)
+{
+	struct pollfd	pfd;
+	char		c;
+
+	pfd.fd = STDIN_FILENO;
+	pfd.events = POLLIN;
+	while (poll(&pfd, 1, 60 * 1000) == 1 && read(STDIN_FILENO, &c, 1) ==
+	    1 && c != '\n' && c != '\r')
+		;
+}
+
 static int
 attach_exec(int argc, char **argv, const char *prog)
 {
@@ -251,7 +267,11 @@ attach_exec(int argc, char **argv, const char *prog)
 	}
 	event_free(at.at_leave_ev);
 	event_base_free(at.at_base);
-	if (at.at_why[0] != '\0')
-		fprintf(stderr, "devroulette: %s\n", at.at_why);
+	if (at.at_why[0] != '\0') {
+		/* The window closes with us: give the reason time to be read. */
+		fprintf(stderr, "devroulette: %s\nPress Enter to close this "
+		    "window.\n", at.at_why);
+		attach_wait_enter();
+	}
 	return (at.at_exit);
 }

@@ -946,10 +946,14 @@ def test_attach_refused(tmp, srv):
     sock = os.path.join(a.rundir, "agent.sock")
     tmux("new-window", "-d", "-t", "=%s:" % KEEP, "-n", "byhand",
          "%s chat --attach %s; echo EXIT=$?; sleep 60" % (CLIENT, sock))
-    ok = wait_until(lambda: "EXIT=1" in window_text("=%s:byhand" % KEEP), 5)
+    ok = wait_until(lambda: "Press Enter" in window_text("=%s:byhand" %
+                                                      KEEP), 5)
     check(ok and "no chat to show" in window_text("=%s:byhand" % KEEP),
-          "chat --attach with no chat: refused", window_text(
-              "=%s:byhand" % KEEP))
+          "chat --attach with no chat: refused, the reason stays on screen",
+          window_text("=%s:byhand" % KEEP))
+    tmux("send-keys", "-t", "=%s:byhand" % KEEP, "Enter")
+    check(wait_until(lambda: "EXIT=1" in window_text("=%s:byhand" % KEEP),
+                     5), "... until Enter; exit 1")
     tmux("kill-window", "-t", "=%s:byhand" % KEEP)
     t.stop()
     a.stop()
