@@ -126,7 +126,7 @@ for n in $ladder; do
 		echo "== $s, $n connections"
 		timeout 300 "$drload" -n "$n" -t "$window" -P "$pid" \
 		    -l "$s" 127.0.0.1 "$port" >"$log.drload" 2>&1
-		grep -v '^RESULT' "$log.drload" | sed 's/^/   /'
+		grep -v '^RESULT\|^window open' "$log.drload" | sed 's/^/   /'
 		grep '^RESULT' "$log.drload" >>"$results"
 		stop "$pid"
 		sleep 1
