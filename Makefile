@@ -5,6 +5,7 @@
 #   make SAN=1 BUILD=build/asan	a sanitiser build (used by check)
 #   make lint		cppcheck and clang's static analyzer
 #   make bench		the benchmark ladder (bench/README.md), minutes
+#   make fuzz		libFuzzer harnesses, FUZZ_SECONDS each (fuzz/README.md)
 #   make install	PREFIX=/usr/local DESTDIR=: the programs, the manual, etc/ as
 #			examples in EXAMPLEDIR (the unit and rc.d script name
 #			SBINDIR), /var/lib/devroulette and /var/empty
@@ -147,6 +148,8 @@ install: all
 	done
 	# STATE_DIR's default, and the empty root the children chroot to.
 	install -d -m 0755 $(DESTDIR)/var/lib/devroulette $(DESTDIR)/var/empty
+
+include fuzz/fuzz.mk
 
 clean:
 	rm -rf build bin

@@ -121,6 +121,7 @@ if ls man/*.[0-9] >/dev/null 2>&1; then
 	step mandoc mandoc -T lint -W warning man/*.[0-9]
 fi
 step lint sh tools/lint.sh
+step fuzz make fuzz-smoke
 
 [ -z "$failures" ] || echo "failed:$failures"
 echo "$passed passed, $failed failed"
