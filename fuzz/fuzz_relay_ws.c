@@ -89,9 +89,11 @@ static void	 check_conn(struct conn *, struct ipent *);
 static void	 run(const uint8_t *, size_t, int, uint32_t);
 
 /*
- * Stand-ins for relay.c.  Writes never happen: the output stays in c_out
- * until the harness reads it after each read, which is as if the client
- * read everything at once, unless CFG_SLOW makes the limit tiny.
+ * Stand-ins for relay.c, one for each of its functions the files under
+ * test call (a missing one pulls in relay.o, and the link fails).  Writes
+ * never happen: the output stays in c_out until the harness reads it
+ * after each read, as if the client read everything at once, unless
+ * CFG_SLOW makes the limit tiny.
  */
 void
 relay_close(struct conn *c, const char *reason)

@@ -33,8 +33,12 @@ report() {	# name status
 	if [ "$2" -ne 0 ]; then
 		failed="$failed $1"
 		echo "not ok - fuzz $1 (log: $log)"
-		grep -A 30 -E '^==[0-9]+==|invariant broken|unexpected fatalx' \
-		    "$log" | head -n 40
+		pat='^==[0-9]+==|invariant broken|unexpected fatalx'
+		if grep -qE "$pat" "$log"; then
+			grep -A 30 -E "$pat" "$log" | head -n 40
+		else
+			tail -n 20 "$log"
+		fi
 		return
 	fi
 	# The last status line, and the final counters.
