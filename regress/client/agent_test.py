@@ -1079,7 +1079,14 @@ def main():
     finally:
         if srv is not None:
             srv.stop()
+        sock = tmux("display-message", "-p", "-t", "=%s:" % KEEP,
+                    "#{socket_path}").strip()
         tmux("kill-server")
+        if sock.endswith("/" + TMUX_SOCK):
+            try:
+                os.unlink(sock)
+            except OSError:
+                pass
         shutil.rmtree(tmp, ignore_errors=True)
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
