@@ -55,15 +55,22 @@ units() {	# build-dir label
 	done
 }
 
-integration() {	# daemon label
-	label=$2
-	x=$logs/$label-integration.xml
-	echo "== $label integration"
+# The integration suite runs in the background while the client tests run:
+# both mostly wait on timers and terminals, and neither shares a port.
+integration_start() {	# daemon label
+	echo "== $2 integration (alongside the client tests)"
 	DEVROULETTED=$1 timeout 900 /usr/bin/python3 -m pytest -q \
-	    -p no:cacheprovider --junitxml="$x" regress/integration \
-	    >"$logs/$2-integration.log" 2>&1
-	tail -n 3 "$logs/$2-integration.log"
-	set -- $(/usr/bin/python3 - "$x" <<'PY'
+	    -p no:cacheprovider --junitxml="$logs/$2-integration.xml" \
+	    regress/integration >"$logs/$2-integration.log" 2>&1 &
+	ipid=$!
+}
+
+integration_count() {	# label
+	label=$1
+	wait "$ipid"
+	echo "== $label integration"
+	tail -n 3 "$logs/$label-integration.log"
+	set -- $(/usr/bin/python3 - "$logs/$label-integration.xml" <<'PY'
 import sys, xml.etree.ElementTree as ET
 try:
     r = ET.parse(sys.argv[1]).getroot()
@@ -89,19 +96,23 @@ client() {	# bin-dir label [script]
 	grep '^not ok ' "$logs/$2-client.log" || true
 }
 
+# Every build first, so no compiler competes with a timed test.
 step build make -j2 all unit
 step build-hooks make -j2 TESTHOOKS=1 BUILD=build/hooks all
+step build-asan make -j2 SAN=1 BUILD=build/asan all unit
+
 units build/plain plain
-integration "$top/bin/devrouletted" plain
+integration_start "$top/bin/devrouletted" plain
 client "$top/bin" plain
 client "$top/bin" plain-caddy regress/caddy/run.sh
+integration_count plain
 
 export ASAN_OPTIONS=abort_on_error=1:detect_leaks=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-step build-asan make -j2 SAN=1 BUILD=build/asan all unit
 ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 units build/asan asan
-integration "$top/build/asan/bin/devrouletted" asan
+integration_start "$top/build/asan/bin/devrouletted" asan
 client "$top/build/asan/bin" asan
+integration_count asan
 unset ASAN_OPTIONS UBSAN_OPTIONS
 
 # make install, the etc/ examples and README's "Run your own server" (as

@@ -353,7 +353,16 @@ def test_caps(tmp):
     diag = []
     try:
         up = wait_log(log, "listening on", p)
-        kids = children(p.pid)
+        # "listening on" comes before the forks: wait for both children
+        # to be past their privilege drop.
+        end = time.time() + 5
+        while True:
+            kids = children(p.pid)
+            if len(kids) == 2 and all(
+                    os.readlink(f"/proc/{k}/root") == "/var/empty"
+                    for k in kids) or time.time() > end:
+                break
+            time.sleep(0.05)
         if not up:
             diag.append("did not start")
         if len(kids) != 2:
