@@ -130,6 +130,7 @@ struct ipc_hdr {
 };
 #define IPC_HDR_SIZE		16
 #define IPC_MAX_PAYLOAD		(128 * 1024)
+#define IPC_READ_MAX		(16 * 1024)	/* one read(2), batching */
 struct ipc_peer;
 typedef void (*ipc_dispatch_fn)(struct ipc_peer *, struct ipc_hdr *,
     uint8_t *, void *);
@@ -143,6 +144,9 @@ struct ipc_peer {
 	uint8_t			*ip_buf;	/* IPC_MAX_PAYLOAD bytes */
 	struct event		*ip_flushev;	/* batching: end of the turn */
 	int			 ip_flushq;	/* ip_flushev is active */
+	struct event		*ip_readev;	/* batching: our own reads */
+	struct evbuffer		*ip_in;		/* batching: a partial message */
+	uint8_t			*ip_rbuf;	/* batching: IPC_READ_MAX bytes */
 };
 /* Pure decoder: 1 message, 0 need more, -1 malformed. */
 int	 ipc_decode(const uint8_t *, size_t, struct ipc_hdr *);

@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -18,7 +19,12 @@
 
 #include "common.h"
 
+static void	ipc_input(struct ipc_peer *, struct evbuffer *);
+static ssize_t	ipc_input_flat(struct ipc_peer *, const uint8_t *, size_t);
+static void	ipc_malformed(struct ipc_peer *, const struct ipc_hdr *);
+static void	ipc_gone(struct ipc_peer *, short);
 static void	ipc_readcb(struct bufferevent *, void *);
+static void	ipc_readev(evutil_socket_t, short, void *);
 static void	ipc_writecb(struct bufferevent *, void *);
 static void	ipc_eventcb(struct bufferevent *, short, void *);
 static void	ipc_flushcb(evutil_socket_t, short, void *);
@@ -75,12 +81,18 @@ ipc_peer_free(struct ipc_peer *p)
 {
 	if (p->ip_flushev != NULL)
 		event_free(p->ip_flushev);
+	if (p->ip_readev != NULL)
+		event_free(p->ip_readev);
+	if (p->ip_in != NULL)
+		evbuffer_free(p->ip_in);
 	if (p->ip_bev != NULL)
 		bufferevent_free(p->ip_bev);
+	free(p->ip_rbuf);
 	free(p->ip_buf);
-	p->ip_flushev = NULL;
+	p->ip_flushev = p->ip_readev = NULL;
+	p->ip_in = NULL;
 	p->ip_bev = NULL;
-	p->ip_buf = NULL;
+	p->ip_rbuf = p->ip_buf = NULL;
 }
 
 /*
@@ -89,18 +101,82 @@ ipc_peer_free(struct ipc_peer *p)
  * event.  The bufferevent's own way, arming EV_WRITE for the next turn
  * and disarming it once drained, costs two epoll_ctl(2) and one more
  * epoll_wait(2) each time.  It still writes what the socket would not
- * take at once, and reports errors.
+ * take at once, and reports errors.  Reading is ours too: the
+ * bufferevent asks ioctl(FIONREAD) before every read(2), and copies every
+ * message through its buffer; we read into a fixed buffer and keep only
+ * a message cut short by the end of a read.
  */
 void
 ipc_peer_batch(struct ipc_peer *p)
 {
-	p->ip_flushev = event_new(bufferevent_get_base(p->ip_bev), -1, 0,
-	    ipc_flushcb, p);
-	if (p->ip_flushev == NULL)
+	struct event_base	*base = bufferevent_get_base(p->ip_bev);
+
+	p->ip_flushev = event_new(base, -1, 0, ipc_flushcb, p);
+	p->ip_readev = event_new(base, bufferevent_getfd(p->ip_bev),
+	    EV_READ | EV_PERSIST, ipc_readev, p);
+	if (p->ip_flushev == NULL || p->ip_readev == NULL)
 		fatalx("%s: event_new", __func__);
+	if ((p->ip_in = evbuffer_new()) == NULL)
+		fatalx("%s: evbuffer_new", __func__);
+	p->ip_rbuf = xmalloc(IPC_READ_MAX);
 	bufferevent_setcb(p->ip_bev, ipc_readcb, ipc_writecb, ipc_eventcb, p);
-	if (bufferevent_disable(p->ip_bev, EV_WRITE) == -1)
+	if (bufferevent_disable(p->ip_bev, EV_READ | EV_WRITE) == -1)
 		fatalx("%s: bufferevent_disable", __func__);
+	if (event_add(p->ip_readev, NULL) == -1)
+		fatalx("%s: event_add", __func__);
+}
+
+static void
+ipc_readev(evutil_socket_t fd, short events, void *arg)
+{
+	struct ipc_peer	*p = arg;
+	ssize_t		 n, used;
+
+	n = read(fd, p->ip_rbuf, IPC_READ_MAX);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+	    errno == EINTR))
+		return;
+	if (n <= 0) {
+		ipc_gone(p, n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR);
+		return;
+	}
+	if (evbuffer_get_length(p->ip_in) > 0) {
+		if (evbuffer_add(p->ip_in, p->ip_rbuf, (size_t)n) == -1)
+			fatalx("%s: evbuffer_add", __func__);
+		ipc_input(p, p->ip_in);
+		return;
+	}
+	if ((used = ipc_input_flat(p, p->ip_rbuf, (size_t)n)) == -1 ||
+	    used == n)
+		return;
+	if (evbuffer_add(p->ip_in, p->ip_rbuf + used, (size_t)(n - used)) ==
+	    -1)
+		fatalx("%s: evbuffer_add", __func__);
+}
+
+/*
+ * Dispatch the whole messages at the start of buf.  Returns their bytes,
+ * or -1 if the peer is gone (buf with it).
+ */
+static ssize_t
+ipc_input_flat(struct ipc_peer *p, const uint8_t *buf, size_t len)
+{
+	struct ipc_hdr	 hdr;
+	size_t		 off = 0;
+	int		 r;
+
+	while ((r = ipc_decode(buf + off, len - off, &hdr)) == 1) {
+		memcpy(p->ip_buf, buf + off + IPC_HDR_SIZE, hdr.ih_len);
+		off += IPC_HDR_SIZE + hdr.ih_len;
+		p->ip_dispatch(p, &hdr, p->ip_buf, p->ip_arg);
+		if (p->ip_bev == NULL)
+			return (-1);
+	}
+	if (r == -1) {
+		ipc_malformed(p, &hdr);
+		return (-1);
+	}
+	return ((ssize_t)off);
 }
 
 static void
@@ -137,8 +213,26 @@ ipc_writecb(struct bufferevent *bev, void *arg)
 static void
 ipc_readcb(struct bufferevent *bev, void *arg)
 {
-	struct ipc_peer		*p = arg;
-	struct evbuffer		*in = bufferevent_get_input(bev);
+	ipc_input(arg, bufferevent_get_input(bev));
+}
+
+/* An untrusted peer is dropped; a sibling that sends garbage is fatal. */
+static void
+ipc_malformed(struct ipc_peer *p, const struct ipc_hdr *hdr)
+{
+	if (p->ip_untrusted) {
+		log_warnx("%s: malformed message from %s; dropped",
+		    __func__, p->ip_name);
+		p->ip_lost(p, p->ip_arg);
+		return;
+	}
+	fatalx("%s: malformed message from %s (type %u, length %u)",
+	    __func__, p->ip_name, hdr->ih_type, hdr->ih_len);
+}
+
+static void
+ipc_input(struct ipc_peer *p, struct evbuffer *in)
+{
 	struct ipc_hdr		 hdr;
 	uint8_t			 raw[IPC_HDR_SIZE];
 	int			 r;
@@ -148,16 +242,10 @@ ipc_readcb(struct bufferevent *bev, void *arg)
 			fatalx("%s: %s: short copy", __func__, p->ip_name);
 		/* Length check first, with only the header's bytes. */
 		r = ipc_decode(raw, sizeof(raw), &hdr);
-		if (r == -1 && p->ip_untrusted) {
-			log_warnx("%s: malformed message from %s; dropped",
-			    __func__, p->ip_name);
-			p->ip_lost(p, p->ip_arg);
+		if (r == -1) {
+			ipc_malformed(p, &hdr);
 			return;
 		}
-		if (r == -1)
-			fatalx("%s: malformed message from %s (type %u, "
-			    "length %u)", __func__, p->ip_name,
-			    hdr.ih_type, hdr.ih_len);
 		if (evbuffer_get_length(in) < IPC_HDR_SIZE + hdr.ih_len)
 			return;
 		evbuffer_drain(in, IPC_HDR_SIZE);
@@ -174,8 +262,12 @@ ipc_readcb(struct bufferevent *bev, void *arg)
 static void
 ipc_eventcb(struct bufferevent *bev, short what, void *arg)
 {
-	struct ipc_peer	*p = arg;
+	ipc_gone(arg, what);
+}
 
+static void
+ipc_gone(struct ipc_peer *p, short what)
+{
 	if (p->ip_lost != NULL) {
 		p->ip_lost(p, p->ip_arg);
 		return;
