@@ -133,6 +133,18 @@ struct rbuf {
 	uint8_t		 rb_data[];
 };
 
+/*
+ * Memory the front recycles itself (yajl's arena, cached output buffers)
+ * is poisoned while unused, so that AddressSanitizer still sees misuse.
+ */
+#ifdef DR_SANITIZE
+#include <sanitizer/asan_interface.h>
+#endif
+#ifndef ASAN_POISON_MEMORY_REGION
+#define ASAN_POISON_MEMORY_REGION(p, n)		((void)(p), (void)(n))
+#define ASAN_UNPOISON_MEMORY_REGION(p, n)	((void)(p), (void)(n))
+#endif
+
 /* relay_buf.c */
 void	 rbuf_add(struct rbuf **, const void *, size_t);
 void	 rbuf_drain(struct rbuf **, size_t);

@@ -14,6 +14,15 @@
 #include "relay.h"
 
 #define RBUF_MIN	256
+#define RBUF_CACHE	64	/* freed RBUF_MIN buffers kept for reuse */
+
+/*
+ * Nearly every buffer holds one small frame or two for one loop turn:
+ * rather than a malloc(3) and a free(3) for each, the smallest size is
+ * kept in a short cache.
+ */
+static struct rbuf	*rbuf_cache[RBUF_CACHE];
+static size_t		 rbuf_ncache;
 
 void
 rbuf_add(struct rbuf **bp, const void *data, size_t len)
@@ -25,7 +34,11 @@ rbuf_add(struct rbuf **bp, const void *data, size_t len)
 		return;
 	if (b == NULL) {
 		size = len < RBUF_MIN ? RBUF_MIN : len;
-		b = xmalloc(sizeof(*b) + size);
+		if (size == RBUF_MIN && rbuf_ncache > 0) {
+			b = rbuf_cache[--rbuf_ncache];
+			ASAN_UNPOISON_MEMORY_REGION(b, sizeof(*b) + RBUF_MIN);
+		} else
+			b = xmalloc(sizeof(*b) + size);
 		b->rb_off = b->rb_len = 0;
 		b->rb_size = size;
 		*bp = b;
@@ -72,8 +85,15 @@ rbuf_drain(struct rbuf **bp, size_t len)
 void
 rbuf_free(struct rbuf **bp)
 {
-	free(*bp);
+	struct rbuf	*b = *bp;
+
 	*bp = NULL;
+	if (b != NULL && b->rb_size == RBUF_MIN && rbuf_ncache < RBUF_CACHE) {
+		ASAN_POISON_MEMORY_REGION(b, sizeof(*b) + RBUF_MIN);
+		rbuf_cache[rbuf_ncache++] = b;
+		return;
+	}
+	free(b);
 }
 
 size_t

@@ -87,6 +87,7 @@ static int	cmsg_cb_start_map(void *);
 static int	cmsg_cb_map_key(void *, const unsigned char *, size_t);
 static int	cmsg_cb_end_map(void *);
 static int	cmsg_cb_array(void *);
+static int	 cmsg_in_arena(const void *);
 static void	*cmsg_malloc(void *, size_t);
 static void	*cmsg_realloc(void *, void *, size_t);
 static void	 cmsg_free(void *, void *);
@@ -112,6 +113,18 @@ static const yajl_callbacks cmsg_callbacks = {
 };
 
 /* yajl's allocations die on failure like every other in the daemon. */
+/*
+ * yajl allocates a handle, a lexer and buffers for every message.  They
+ * come from a static arena, emptied (and wiped) after each parse, so that
+ * a message costs no malloc(3).  Each block is preceded by its size, for
+ * realloc.  What does not fit, a long message full of escapes, comes from
+ * the heap as before.
+ */
+#define CMSG_ARENA	(64 * 1024)
+#define ARENA_ALIGN	16
+static _Alignas(ARENA_ALIGN) uint8_t	 cmsg_arena[CMSG_ARENA];
+static size_t				 cmsg_arena_used;
+
 static yajl_alloc_funcs cmsg_alloc = {
 	cmsg_malloc,
 	cmsg_realloc,
@@ -137,6 +150,7 @@ cmsg_parse(const uint8_t *buf, size_t len, struct client_msg *cm,
 	if (!cmsg_surrogates_ok(buf, len))
 		return (-1);
 
+	cmsg_arena_used = 0;
 	if ((h = yajl_alloc(&cmsg_callbacks, &cmsg_alloc, &cc)) == NULL)
 		fatalx("%s: yajl_alloc", __func__);
 	yajl_config(h, yajl_allow_comments, 0);
@@ -148,6 +162,9 @@ cmsg_parse(const uint8_t *buf, size_t len, struct client_msg *cm,
 	if (st == yajl_status_ok)
 		st = yajl_complete_parse(h);
 	yajl_free(h);
+	ASAN_UNPOISON_MEMORY_REGION(cmsg_arena, cmsg_arena_used);
+	explicit_bzero(cmsg_arena, cmsg_arena_used);
+	ASAN_POISON_MEMORY_REGION(cmsg_arena, CMSG_ARENA);
 	if (st != yajl_status_ok || !cc.cc_ended)
 		return (-1);
 
@@ -378,20 +395,53 @@ cmsg_cb_array(void *arg)
 	return (0);
 }
 
+static int
+cmsg_in_arena(const void *p)
+{
+	const uint8_t	*b = p;
+
+	return (b >= cmsg_arena && b < cmsg_arena + CMSG_ARENA);
+}
+
 static void *
 cmsg_malloc(void *arg, size_t size)
 {
-	return (xmalloc(size));
+	uint8_t	*b;
+	size_t	 need;
+
+	need = ARENA_ALIGN +
+	    ((size + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1));
+	if (size > CMSG_ARENA || need > CMSG_ARENA - cmsg_arena_used)
+		return (xmalloc(size));
+	b = cmsg_arena + cmsg_arena_used;
+	cmsg_arena_used += need;
+	ASAN_UNPOISON_MEMORY_REGION(b, ARENA_ALIGN + size);
+	memcpy(b, &size, sizeof(size));
+	return (b + ARENA_ALIGN);
 }
 
 static void *
 cmsg_realloc(void *arg, void *p, size_t size)
 {
-	return (xreallocarray(p, size, 1));
+	uint8_t	*n;
+	size_t	 old;
+
+	if (p == NULL)
+		return (cmsg_malloc(arg, size));
+	if (!cmsg_in_arena(p))
+		return (xreallocarray(p, size, 1));
+	memcpy(&old, (uint8_t *)p - ARENA_ALIGN, sizeof(old));
+	if (size <= old)
+		return (p);
+	n = cmsg_malloc(arg, size);
+	memcpy(n, p, old);
+	return (n);
 }
 
+/* Arena blocks go all at once, after the parse. */
 static void
 cmsg_free(void *arg, void *p)
 {
-	free(p);
+	if (!cmsg_in_arena(p))
+		free(p);
 }
