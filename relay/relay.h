@@ -137,8 +137,12 @@ struct rbuf {
  * Memory the front recycles itself (yajl's arena, cached output buffers)
  * is poisoned while unused, so that AddressSanitizer still sees misuse.
  */
-#ifdef DR_SANITIZE
+#if defined(DR_SANITIZE) || defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#include <sanitizer/asan_interface.h>
+#endif
 #endif
 #ifndef ASAN_POISON_MEMORY_REGION
 #define ASAN_POISON_MEMORY_REGION(p, n)		((void)(p), (void)(n))
