@@ -7,7 +7,7 @@ build="make gcc libc6-dev pkg-config libevent-dev libssl-dev libyajl-dev
 libseccomp-dev libbsd-dev libncurses-dev"
 demo="$build python3 python3-websockets tmux"
 test="$demo python3-pytest python3-pytest-timeout cppcheck clang clang-tools libclang-rt-14-dev
-mandoc strace caddy systemd"
+mandoc strace caddy systemd openssl util-linux mount passwd"
 
 case "${1:-build}" in
 build)	want=$build ;;
