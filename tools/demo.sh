@@ -24,14 +24,19 @@ if [ -x bin/devroulette ] && [ -t 1 ] && [ -z "${DEMO_SCRIPTED:-}" ]; then
 	trap - EXIT INT TERM
 	s=devroulette-demo
 	tmux kill-session -t $s 2>/dev/null || true
-	tmux new-session -d -s $s -x 200 -y 50 \
-	    "bin/devrouletted -d -v; echo daemon stopped; sleep 5"
+	# A running tmux server has its own environment: name ours.
+	denv="env STATE_DIR=$state CONTROL_SOCKET=$state/ctl.sock PORT=$port"
+	denv="$denv POW_BITS=$POW_BITS"
+	tmux new-session -d -s $s -x 200 -y 50 -c "$(pwd)" \
+	    "$denv bin/devrouletted -d -v; echo daemon stopped; sleep 5"
 	sleep 1
-	tmux split-window -v -b -t $s -p 75 "bin/devroulette start $url"
-	tmux split-window -h -t $s "bin/devroulette start $url"
+	tmux split-window -v -b -t $s -p 75 -c "$(pwd)" \
+	    "bin/devroulette start $url"
+	tmux split-window -h -t $s -c "$(pwd)" "bin/devroulette start $url"
 	tmux set-option -t $s remain-on-exit off >/dev/null
 	echo "attaching to tmux session $s; Ctrl-b d detaches," \
 	    "'tmux kill-session -t $s' stops it"
+	[ -z "${TMUX:-}" ] || exec tmux switch-client -t $s
 	exec tmux attach -t $s
 fi
 
