@@ -92,6 +92,10 @@ client() {	# bin-dir label [script]
 	echo "== $2 client"
 	BIN=$1 timeout 600 sh "$run" \
 	    >"$logs/$2-client.log" 2>&1
+	rc=$?
+	# A script that died midway has failed, whatever it printed.
+	[ $rc -eq 0 ] || grep -q '^not ok ' "$logs/$2-client.log" ||
+	    echo "not ok - $run exited with status $rc" >>"$logs/$2-client.log"
 	count "$2-client" "$logs/$2-client.log"
 	grep '^not ok ' "$logs/$2-client.log" || true
 }

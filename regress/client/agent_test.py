@@ -625,8 +625,9 @@ def test_agent_files(tmp, url):
     a = Agent(tmp, "files", url)
     t = Task(a, "files")
     t.prompt()
-    ok = wait_until(a.alive, 5)
     sock = os.path.join(a.rundir, "agent.sock")
+    # The lock names the agent a moment before its socket exists.
+    ok = wait_until(lambda: a.alive() and os.path.exists(sock), 5)
     check(ok and stat.S_IMODE(os.stat(a.rundir).st_mode) == 0o700 and
           stat.S_ISSOCK(os.stat(sock).st_mode) and
           stat.S_IMODE(os.stat(sock).st_mode) == 0o600,
