@@ -943,8 +943,8 @@ def test_attach_refused(tmp, srv):
     a = Agent(tmp, "byhand", srv.url)
     t = Task(a, "byhand")
     t.prompt()
-    wait_until(a.alive, 5)
     sock = os.path.join(a.rundir, "agent.sock")
+    wait_until(lambda: a.alive() and os.path.exists(sock), 5)
     tmux("new-window", "-d", "-t", "=%s:" % KEEP, "-n", "byhand",
          "%s chat --attach %s; echo EXIT=$?; sleep 60" % (CLIENT, sock))
     ok = wait_until(lambda: "Press Enter" in window_text("=%s:byhand" %
