@@ -44,20 +44,7 @@ from e2e import Pane, Server, free_port, pow_solve, restored, tmux  # noqa
 
 CADDY = os.environ.get("CADDY", "/usr/bin/caddy")
 
-passed = 0
-failed = 0
-
-
-def check(cond, name, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-        print("ok - %s" % name, flush=True)
-    else:
-        failed += 1
-        print("not ok - %s" % name, flush=True)
-        for line in [x for x in str(detail).splitlines() if x.strip()][-40:]:
-            print("#   %s" % line, flush=True)
+check = e2e.check    # one tally for e2e's and ours
 
 
 # --- a test CA and a certificate for the wrong name -------------------------
@@ -434,7 +421,7 @@ def main():
         for s in servers:
             s.stop()
         tmux("kill-server")
-        if failed:     # what the daemons and Caddy said
+        if e2e.failed:     # what the daemons and Caddy said
             for f in sorted(glob.glob(os.path.join(tmp, "*", "log"))):
                 with open(f, errors="replace") as fp:
                     tail = fp.read().splitlines()[-15:]
@@ -442,8 +429,8 @@ def main():
                 for line in tail:
                     print("#   %s" % line[:300])
         shutil.rmtree(tmp, ignore_errors=True)
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    print("%d passed, %d failed" % (e2e.passed, e2e.failed))
+    return 1 if e2e.failed else 0
 
 
 if __name__ == "__main__":

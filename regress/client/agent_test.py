@@ -39,22 +39,7 @@ import e2e  # noqa: E402  (the daemon, tmux and proof-of-work helpers)
 BIN = e2e.BIN
 CLIENT = os.path.realpath(os.path.join(BIN, "devroulette"))
 
-passed = 0
-failed = 0
-
-
-def check(cond, name, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-        print("ok - %s" % name, flush=True)
-    else:
-        failed += 1
-        print("not ok - %s" % name, flush=True)
-        if detail:
-            lines = [x for x in str(detail).splitlines() if x.strip()]
-            for line in lines[-40:]:
-                print("#   %s" % line, flush=True)
+check = e2e.check    # one tally for e2e's and ours
 
 
 def wait_until(fn, timeout=10, step=0.05):
@@ -1089,8 +1074,8 @@ def main():
             except OSError:
                 pass
         shutil.rmtree(tmp, ignore_errors=True)
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    print("%d passed, %d failed" % (e2e.passed, e2e.failed))
+    return 1 if e2e.failed else 0
 
 
 if __name__ == "__main__":
