@@ -418,6 +418,24 @@ size_t	 agent_encode(uint8_t *, size_t, uint32_t, const void *, size_t);
 int	 agent_write(int, const uint8_t *, size_t, uint64_t);
 int	 agent_read(int, struct ipc_hdr *, uint8_t *, size_t, uint64_t);
 
+/* client_compat.c: what Linux, macOS and the BSDs spell differently */
+int	 sock_local(void);
+int	 sock_accept(int);
+int	 sock_peer_uid(int, uid_t *);
+int	 pipe_cloexec(int [2]);
+int	 exe_path(char *, size_t);
+int	 detach(void);
+#ifdef __APPLE__
+void	 compat_closefrom(int);
+void	 compat_explicit_bzero(void *, size_t);
+#define closefrom(fd)		compat_closefrom(fd)
+#define explicit_bzero(p, n)	compat_explicit_bzero(p, n)
+#define st_mtim			st_mtimespec
+#endif
+#ifndef MSG_NOSIGNAL
+#define MSG_NOSIGNAL		0	/* sock_local() set SO_NOSIGPIPE */
+#endif
+
 /* client_hook.c: what Claude Code runs; never prints, always exits 0 */
 int	 hook_main(int, char **, const char *);
 

@@ -29,6 +29,7 @@
 #include <langinfo.h>
 #include <limits.h>
 #include <locale.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,12 +45,15 @@
 #include "client.h"
 
 #define AGENT_IDLE_MS		(10 * 60 * 1000)	/* then it exits */
+#define AGENT_CLOSE_MS		1000	/* nameless, still accepting */
+#define AGENT_TICK_MAX_MS	1000
 #define AGENT_PEERS_MAX		32
 #define PEER_TIMEOUT_MS		5000	/* hooks and status; not the window */
 #define WINDOW_ATTACH_MS	20000	/* from matched to the window */
 #define TASK_DELAY_MS		30000
 #define TASK_STALE_MS		(60 * 60 * 1000)
-#define HANDOFF_WAIT_MS		3000
+/* Longer than an agent takes to close (agent_closing). */
+#define HANDOFF_WAIT_MS		(AGENT_CLOSE_MS + 2 * AGENT_TICK_MAX_MS + 2000)
 
 enum agent_state {
 	A_IDLE,		/* no connection */
@@ -105,6 +109,11 @@ struct agent {
 	uint64_t		 a_retry_at;
 	int			 a_backoff_ms;
 	uint64_t		 a_idle_since;
+	uint64_t		 a_idle_ms;
+	uint64_t		 a_attach_ms;	/* from matched to the window */
+	uint64_t		 a_pause_ms;	/* tests: a slow agent closing */
+	uint64_t		 a_closing;	/* when the socket's name went */
+	int			 a_reopen;	/* someone came while closing */
 	int			 a_stopping;
 	char			 a_last[512];	/* what went wrong last */
 };
@@ -113,10 +122,14 @@ static int	agent_exec(int, char **, const char *);
 static void	agent_setup(struct agent *);
 static int	agent_lock(struct agent *);
 static void	agent_pid(struct agent *);
-static void	agent_listen(struct agent *);
+static int	agent_listen(struct agent *);
 static int	agent_handoff(uint8_t *, size_t, size_t *);
 static void	agent_forward(struct agent *, const uint8_t *, size_t);
 static void	agent_accept(evutil_socket_t, short, void *);
+static int	agent_take(struct agent *, int);
+static void	agent_closing(struct agent *);
+static void	agent_close(struct agent *);
+static void	agent_reopen(struct agent *);
 static void	agent_peer_timeout(evutil_socket_t, short, void *);
 static void	agent_peer_close(struct agent_peer *);
 static void	agent_peer_lost(struct ipc_peer *, void *);
@@ -248,25 +261,30 @@ agent_forward(struct agent *a, const uint8_t *msg, size_t len)
 	exit(0);
 }
 
-static void
+/* A listening socket at a_sock, or -1. */
+static int
 agent_listen(struct agent *a)
 {
 	struct sockaddr_un	sun;
 	mode_t			old;
+	int			fd, r;
 
-	if (agent_sockaddr(&sun, a->a_sock) == -1)
-		fatal("%s", a->a_sock);
+	if (agent_sockaddr(&sun, a->a_sock) == -1 ||
+	    (fd = sock_local()) == -1) {
+		log_warn("%s: %s", __func__, a->a_sock);
+		return (-1);
+	}
 	/* The lock is ours: a socket left there is a dead agent's. */
 	unlink(a->a_sock);
-	if ((a->a_listenfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, 0)) == -1)
-		fatal("%s: socket", __func__);
 	old = umask(0177);
-	if (bind(a->a_listenfd, (struct sockaddr *)&sun, sizeof(sun)) == -1)
-		fatal("%s: bind %s", __func__, a->a_sock);
+	r = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
 	umask(old);
-	if (chmod(a->a_sock, 0600) == -1 || listen(a->a_listenfd, 16) == -1)
-		fatal("%s: %s", __func__, a->a_sock);
+	if (r == -1 || chmod(a->a_sock, 0600) == -1 || listen(fd, 16) == -1) {
+		log_warn("%s: %s", __func__, a->a_sock);
+		close(fd);
+		return (-1);
+	}
+	return (fd);
 }
 
 /* What does not change while the agent runs: the server and the salt. */
@@ -296,6 +314,11 @@ agent_setup(struct agent *a)
 	a->a_beat_ms = agent_env_ms("DEVROULETTE_BEAT_MS", BEAT_INTERVAL_MS,
 	    100, 60000);
 	a->a_grow_ms = 2 * a->a_beat_ms;
+	a->a_idle_ms = agent_env_ms("DEVROULETTE_IDLE_MS", AGENT_IDLE_MS, 100,
+	    86400000);
+	a->a_attach_ms = agent_env_ms("DEVROULETTE_ATTACH_MS",
+	    WINDOW_ATTACH_MS, 100, 600000);
+	a->a_pause_ms = agent_env_ms("DEVROULETTE_IDLE_PAUSE_MS", 0, 0, 60000);
 }
 
 static int
@@ -324,8 +347,9 @@ agent_exec(int argc, char **argv, const char *prog)
 		openlog("devroulette", LOG_PID | LOG_NDELAY, LOG_USER);
 	signal(SIGPIPE, SIG_IGN);
 	/* The chat's text is kept as wide characters: UTF-8 is needed. */
-	if (strcmp(nl_langinfo(CODESET), "UTF-8") != 0)
-		setlocale(LC_CTYPE, "C.UTF-8");
+	if (strcmp(nl_langinfo(CODESET), "UTF-8") != 0 &&
+	    setlocale(LC_CTYPE, "C.UTF-8") == NULL)
+		setlocale(LC_CTYPE, "UTF-8");	/* macOS */
 
 	memset(&a, 0, sizeof(a));
 	a.a_lockfd = a.a_listenfd = -1;
@@ -352,11 +376,12 @@ agent_exec(int argc, char **argv, const char *prog)
 	/* Started in a project's directory: do not keep it busy. */
 	if (chdir("/") == -1)
 		fatal("chdir /");
-	if (!debug && !handoff && daemon(0, 0) == -1)
-		fatal("daemon");
+	if (!debug && !handoff && detach() == -1)
+		fatal("cannot go into the background");
 	agent_pid(&a);
 	agent_setup(&a);
-	agent_listen(&a);
+	if ((a.a_listenfd = agent_listen(&a)) == -1)
+		fatalx("cannot listen on %s", a.a_sock);
 
 	if ((a.a_base = event_base_new()) == NULL)
 		fatalx("cannot start the event loop");
@@ -375,7 +400,8 @@ agent_exec(int argc, char **argv, const char *prog)
 	    event_add(a.a_accept_ev, NULL) == -1)
 		fatalx("%s: out of memory", __func__);
 	agent_arm(a.a_tick_ev, a.a_beat_ms / 4 < 50 ? 50 :
-	    a.a_beat_ms / 4 > 1000 ? 1000 : a.a_beat_ms / 4);
+	    a.a_beat_ms / 4 > AGENT_TICK_MAX_MS ? AGENT_TICK_MAX_MS :
+	    a.a_beat_ms / 4);
 	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
 		a.a_sig_ev[i] = evsignal_new(a.a_base, sigs[i], agent_signal,
 		    &a);
@@ -398,6 +424,8 @@ agent_exec(int argc, char **argv, const char *prog)
 	event_base_dispatch(a.a_base);
 
 	log_info("agent exiting");
+	/* Nobody new: the last turn below only frees what is closed. */
+	event_del(a.a_accept_ev);
 	unlink(a.a_sock);
 	if (a.a_session != NULL) {
 		session_free(a.a_session);
@@ -438,20 +466,24 @@ agent_exec(int argc, char **argv, const char *prog)
 static void
 agent_accept(evutil_socket_t fd, short ev, void *arg)
 {
-	struct agent		*a = arg;
+	agent_take(arg, fd);
+}
+
+/* One connection from the backlog of fd; 0 if none was waiting. */
+static int
+agent_take(struct agent *a, int fd)
+{
 	struct agent_peer	*ap;
-	struct ucred		 cred;
-	socklen_t		 len = sizeof(cred);
+	uid_t			 uid;
 	int			 s;
 
-	if ((s = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) ==
-	    -1)
-		return;
+	if ((s = sock_accept(fd)) == -1)
+		return (0);
 	/* The directory is private already; the kernel says who it is. */
-	if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1 ||
-	    cred.uid != getuid() || a->a_npeers >= AGENT_PEERS_MAX) {
+	if (sock_peer_uid(s, &uid) == -1 || uid != getuid() ||
+	    a->a_npeers >= AGENT_PEERS_MAX) {
 		close(s);
-		return;
+		return (1);
 	}
 	ap = xcalloc(1, sizeof(*ap));
 	ap->ap_agent = a;
@@ -466,6 +498,71 @@ agent_accept(evutil_socket_t fd, short ev, void *arg)
 	TAILQ_INSERT_TAIL(&a->a_peers, ap, ap_entry);
 	a->a_npeers++;
 	a->a_idle_since = mono_ms();
+	if (a->a_closing != 0)
+		a->a_reopen = 1;
+	return (1);
+}
+
+/*
+ * Idle long enough: the socket's name goes first, so that a hook from now
+ * on finds no agent and starts one, which waits for our lock
+ * (agent_forward).  A hook that found the name just before may still be
+ * connecting and writing: the socket is kept, nameless, for
+ * AGENT_CLOSE_MS, far longer than a hook may live (its watchdog,
+ * HOOK_WATCHDOG_MS), and anyone who comes in that time keeps the agent
+ * (agent_reopen).  So no hook's task falls between two agents.
+ */
+static void
+agent_closing(struct agent *a)
+{
+	uint64_t	until;
+
+	log_info("idle for %llu s: closing",
+	    (unsigned long long)a->a_idle_ms / 1000);
+	/* Tests: an agent that is slow between its decision and unlink. */
+	until = mono_ms() + a->a_pause_ms;
+	while (mono_ms() < until)
+		poll(NULL, 0, (int)(until - mono_ms()));
+	unlink(a->a_sock);
+	log_debug("%s: the socket has no name now", __func__);
+	a->a_closing = mono_ms();
+}
+
+/* The last look at the backlog, then exit, unless someone came. */
+static void
+agent_close(struct agent *a)
+{
+	while (agent_take(a, a->a_listenfd))
+		;
+	if (a->a_reopen)
+		agent_reopen(a);
+	else
+		event_base_loopexit(a->a_base, NULL);
+}
+
+/* Not idle any more: the agent stays, under its socket's name again. */
+static void
+agent_reopen(struct agent *a)
+{
+	int	old = a->a_listenfd, fd;
+
+	a->a_reopen = 0;
+	if ((fd = agent_listen(a)) == -1) {
+		/* Nameless: it serves who it has, then exits when idle. */
+		a->a_closing = mono_ms();
+		return;
+	}
+	log_info("not idle any more: staying");
+	a->a_closing = 0;
+	/* The name is bound again: what is left in the old backlog is ours. */
+	while (agent_take(a, old))
+		;
+	event_free(a->a_accept_ev);
+	close(old);
+	a->a_listenfd = fd;
+	if ((a->a_accept_ev = event_new(a->a_base, fd, EV_READ | EV_PERSIST,
+	    agent_accept, a)) == NULL || event_add(a->a_accept_ev, NULL) == -1)
+		fatalx("%s: out of memory", __func__);
 }
 
 /*
@@ -642,6 +739,7 @@ agent_tick(evutil_socket_t fd, short ev, void *arg)
 	struct agent	*a = arg;
 	struct task	*t, *next, *pick = NULL;
 	uint64_t	 now = mono_ms();
+	int		 busy;
 
 	for (t = TAILQ_FIRST(&a->a_tasks); t != NULL; t = next) {
 		next = TAILQ_NEXT(t, t_entry);
@@ -662,11 +760,20 @@ agent_tick(evutil_socket_t fd, short ev, void *arg)
 	    terms_accepted())
 		agent_queue(a, pick);
 
-	if (a->a_state != A_IDLE || !TAILQ_EMPTY(&a->a_tasks) ||
-	    a->a_npeers > 0)
+	busy = a->a_state != A_IDLE || !TAILQ_EMPTY(&a->a_tasks) ||
+	    a->a_npeers > 0;
+	if (a->a_closing != 0 && (busy || a->a_reopen)) {
+		agent_reopen(a);
+		a->a_idle_since = mono_ms();
+		return;
+	}
+	if (busy)
 		a->a_idle_since = now;
-	else if (now - a->a_idle_since >= AGENT_IDLE_MS)
-		event_base_loopexit(a->a_base, NULL);
+	else if (a->a_closing != 0) {
+		if (now - a->a_closing >= AGENT_CLOSE_MS)
+			agent_close(a);
+	} else if (now - a->a_idle_since >= a->a_idle_ms)
+		agent_closing(a);
 }
 
 /* --- the connection ------------------------------------------------------ */
@@ -781,6 +888,9 @@ agent_session_hook(struct session *s, enum session_event ev)
 		a->a_state = A_MATCHED;
 		memset(&a->a_win, 0, sizeof(a->a_win));
 		agent_window(a);
+		/* Once: the next way to open it does not give more time. */
+		if (a->a_state == A_MATCHED)
+			agent_arm(a->a_attach_ev, a->a_attach_ms);
 		return (1);
 	case SE_LOST:
 		if (a->a_state != A_QUEUING)
@@ -827,9 +937,7 @@ agent_window(struct agent *a)
 		    "be opened");
 		log_warnx("%s", a->a_last);
 		agent_leave(a, NULL);
-		return;
 	}
-	agent_arm(a->a_attach_ev, WINDOW_ATTACH_MS);
 }
 
 static void

@@ -228,13 +228,9 @@ self_path(char *buf, size_t len, const char *argv0)
 {
 	char		 tmp[PATH_MAX], dir[PATH_MAX];
 	const char	*path, *p, *e;
-	ssize_t		 n;
 
-	if ((n = readlink("/proc/self/exe", tmp, sizeof(tmp) - 1)) > 0) {
-		tmp[n] = '\0';
-		if (tmp[0] == '/' && access(tmp, X_OK) == 0)
-			return (strlcpy(buf, tmp, len) >= len ? -1 : 0);
-	}
+	if (exe_path(tmp, sizeof(tmp)) == 0 && access(tmp, X_OK) == 0)
+		return (strlcpy(buf, tmp, len) >= len ? -1 : 0);
 	if (argv0 == NULL)
 		return (-1);
 	if (strchr(argv0, '/') != NULL)

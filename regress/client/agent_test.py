@@ -945,6 +945,219 @@ def test_attach_refused(tmp, srv):
     a.stop()
 
 
+# --- the agent's timers: idle exit, the window's deadline -------------------
+
+IDLE_MS = 800           # DEVROULETTE_IDLE_MS (ten minutes in use)
+CLOSE_S = 1.0           # client_agent.c AGENT_CLOSE_MS: nameless, still open
+
+
+def lock_free(path):
+    """Whether nobody holds the agent's lock (flock, as the agent takes it)."""
+    import fcntl
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def reap(pid):
+    """The exit status of a process our subreaper collects, or None."""
+    try:
+        return os.waitpid(pid, 0)[1]
+    except ChildProcessError:
+        return None
+
+
+def test_idle_exit(tmp):
+    """No task, no chat, nobody connected: the agent exits, cleanly."""
+    down = "ws://127.0.0.1:%d/" % e2e.free_port()
+    a = Agent(tmp, "idle", down, delay=60000)
+    a.env["DEVROULETTE_IDLE_MS"] = str(IDLE_MS)
+    sock = os.path.join(a.rundir, "agent.sock")
+    lock = os.path.join(a.rundir, "agent.lock")
+    t = Task(a, "idle")
+    t.prompt()
+    check(wait_until(lambda: a.alive() and os.path.exists(sock), 5),
+          "idle: the hook starts the agent")
+    pid = a.pid()
+    time.sleep(2 * IDLE_MS / 1000)
+    check(a.alive() and a.pid() == pid and not lock_free(lock),
+          "idle: a task that has not stopped keeps the agent")
+    t.stop()
+    t0 = time.time()
+    time.sleep(IDLE_MS / 1000 * 0.6)
+    check(a.alive(), "idle: not gone before the idle time")
+    gone = wait_until(lambda: not a.alive(), IDLE_MS / 1000 + CLOSE_S + 5)
+    dt = time.time() - t0
+    st = reap(pid)
+    check(gone and dt >= IDLE_MS / 1000 and st is not None and
+          os.WIFEXITED(st) and os.WEXITSTATUS(st) == 0,
+          "idle: the agent exits by itself, status 0 (%.1f s)" % dt, st)
+    check(lock_free(lock) and not os.path.exists(sock),
+          "idle: lock let go, socket removed")
+    t2 = Task(a, "idle2")
+    t2.prompt()
+    check(wait_until(lambda: a.alive() and os.path.exists(sock), 5) and
+          a.pid() != pid and a.status().count("task ") == 1,
+          "idle: the next hook starts a fresh agent with its task",
+          a.status())
+    t2.still()
+    a.stop()
+
+
+def hand_agent(a, name, env):
+    """`agent -d` started here, logging to a file: (process, log path)."""
+    log = os.path.join(a.h.dir, "%s.log" % name)
+    e = dict(a.h.env)
+    e.update(a.env)
+    e.update(env)
+    with open(log, "w") as f:
+        p = subprocess.Popen([CLIENT, "agent", "-d"], env=e,
+                             stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=f)
+    return p, log
+
+
+def logged(path, text):
+    try:
+        with open(path) as f:
+            return text in f.read()
+    except OSError:
+        return False
+
+
+def test_idle_race(tmp):
+    """A prompt at the instant the agent exits for idleness is not lost."""
+    down = "ws://127.0.0.1:%d/" % e2e.free_port()
+    a = Agent(tmp, "irace", down, delay=60000)
+    sock = os.path.join(a.rundir, "agent.sock")
+    lock = os.path.join(a.rundir, "agent.lock")
+
+    # The hook connects and writes while the agent, having decided to
+    # exit, is stalled (DEVROULETTE_IDLE_PAUSE_MS) before it removes its
+    # socket: the connection waits in the backlog, and keeps the agent.
+    p, log = hand_agent(a, "irace1", {"DEVROULETTE_IDLE_MS": "300",
+                                      "DEVROULETTE_IDLE_PAUSE_MS": "1500"})
+    check(wait_until(lambda: logged(log, "idle for"), 6) and
+          os.path.exists(sock), "race: the agent decides to exit")
+    t = Task(a, "irace1")
+    dt, rc, out, err = t.prompt()
+    check(rc == 0 and out == b"", "race: the hook returns at once")
+    check(wait_until(lambda: logged(log, "staying"), 6) and
+          p.poll() is None and os.path.exists(sock) and
+          a.pid() == p.pid and a.status().count("task ") == 1,
+          "race: a task sent as the agent was exiting keeps it, with the "
+          "task", open(log).read())
+    t.stop()
+    try:
+        rc = p.wait(10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        rc = p.wait()
+    check(rc == 0 and lock_free(lock) and not os.path.exists(sock),
+          "race: once the task stops, idle again: exits")
+
+    # The hook comes when the socket has no name: it starts an agent,
+    # which waits for the lock and takes the task over.
+    p, log = hand_agent(a, "irace2", {"DEVROULETTE_IDLE_MS": "300"})
+    check(wait_until(lambda: logged(log, "no name now"), 6) and
+          not os.path.exists(sock), "race: the socket's name goes first")
+    t = Task(a, "irace2")
+    t.prompt()
+    try:
+        rc = p.wait(10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        rc = p.wait()
+    check(rc == 0, "race: the old agent exits", rc)
+    check(wait_until(lambda: a.alive() and a.pid() != p.pid and
+                     os.path.exists(sock), 6) and
+          a.status().count("task ") == 1,
+          "race: a task sent as the socket went reaches the next agent",
+          a.status())
+    t.still()
+    a.stop()
+
+
+def test_attach_timeout(tmp, srv):
+    """A window that never attaches: the partner is let go at the deadline."""
+    hang = os.path.join(tmp, "hangterm")
+    with open(hang, "w") as f:
+        f.write("#!/bin/sh\nsleep 8\n")
+    os.chmod(hang, 0o755)
+    # The first way fails after 2 s, the next one hangs: the deadline
+    # runs from the match, not from the last way tried.
+    a = Agent(tmp, "noattach", srv.url, terminal="sleep 2; false")
+    a.env["DEVROULETTE_ATTACH_MS"] = "2500"
+    t = Task(a, "noattach")
+    t.prompt(env={"DISPLAY": ":99", "TERMINAL": hang})
+    check(wait_until(lambda: waiting(srv.url) == 1, 5),
+          "no attach: queued")
+    p = Partner(srv.url)
+    ok = p.matched.wait(5)
+    t0 = time.time()
+    ended = ok and p.ended.wait(8)
+    dt = time.time() - t0
+    check(ended and 2.2 <= dt < 4.0,
+          "no attach: the partner is let go %.1f s after the match "
+          "(DEVROULETTE_ATTACH_MS 2.5 s)" % dt, p.got)
+    check(any(m.get("t") == "ended" and m.get("reason") == "peer_left"
+              for m in p.got), "no attach: the partner is told: peer_left",
+          p.got)
+    s = a.status()
+    check("did not come up" in s and wait_until(lambda: "idle" in
+                                                a.status(), 3),
+          "no attach: status says so; the agent is idle", s)
+    time.sleep(DELAY_MS / 1000 + 1)
+    check(waiting(srv.url) == 0,
+          "no attach: the task does not queue again")
+    p.stop()
+    t.stop()
+    a.stop()
+
+
+def test_stop_hook_active(tmp):
+    """A Stop is a Stop, stop_hook_active or not."""
+    rec = Recorder()
+    a = Agent(tmp, "shactive", rec.url)
+    t = Task(a, "shactive")
+
+    def stop(active):
+        d = json.loads(t.json("Stop"))
+        d["stop_hook_active"] = active
+        return a.hook("stop", json.dumps(d).encode())
+    t.prompt()
+    check(wait_until(lambda: "join" in rec.types(), 5),
+          "stop_hook_active: queued")
+    stop(False)
+    check(wait_until(lambda: "done" in rec.types(), 3),
+          "stop_hook_active: Stop leaves the queue")
+    # Another Stop hook blocked that stop: Claude Code works on, with no
+    # prompt, and stops again with stop_hook_active set.
+    time.sleep(DELAY_MS / 1000 + 1)
+    check(rec.types().count("join") == 1,
+          "stop_hook_active: the work after a blocked Stop is not watched")
+    dt, rc, out, _ = stop(True)
+    check(rc == 0 and out == b"", "stop_hook_active: the hook is silent")
+    n = len(rec.msgs)
+    t.prompt()
+    check(wait_until(lambda: rec.types().count("join") == 2, 5),
+          "stop_hook_active: the next prompt is a new task")
+    stop(True)
+    check(wait_until(lambda: "done" in [d["t"] for _, d in rec.msgs[n:]],
+                     3), "stop_hook_active set: the Stop still ends the task")
+    t.still()
+    a.stop()
+
+
 # --- the fake server: what exactly the agent says ---------------------------
 
 class Recorder:
@@ -1048,6 +1261,9 @@ def main():
         test_init_missing(tmp)
         test_hooks_fast(tmp)
         test_protocol(tmp)
+        test_stop_hook_active(tmp)
+        test_idle_exit(tmp)
+        test_idle_race(tmp)
         if os.access(e2e.DAEMON, os.X_OK):
             srv = e2e.Server(tmp, BEAT_TIMEOUT_MS="2500",
                              PING_INTERVAL_MS="2000")
@@ -1059,6 +1275,7 @@ def main():
             test_tmux_split(tmp, srv)
             test_one_agent(tmp, srv)
             test_attach_refused(tmp, srv)
+            test_attach_timeout(tmp, srv)
             test_transcript_private(tmp, srv)
         else:
             check(False, "server: %s missing" % e2e.DAEMON)
