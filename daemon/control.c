@@ -39,7 +39,8 @@ TAILQ_HEAD(ctl_conns, ctl_conn);
 static struct {
 	struct event_base	*c_base;
 	struct event		*c_ev;
-	struct ipc_peer		*c_front;
+	struct ipc_peer		*c_front[PREFORK_MAX];
+	int			 c_nfronts;
 	struct ipc_peer		*c_matcher;
 	uint64_t		 c_started;
 	uint64_t		 c_nextid;
@@ -96,11 +97,15 @@ control_init(const char *path, const char *group)
 }
 
 void
-control_start(struct event_base *base, int fd, struct ipc_peer *front,
-    struct ipc_peer *matcher)
+control_start(struct event_base *base, int fd, struct ipc_peer **fronts,
+    int nfronts, struct ipc_peer *matcher)
 {
+	int	 i;
+
 	control.c_base = base;
-	control.c_front = front;
+	for (i = 0; i < nfronts; i++)
+		control.c_front[i] = fronts[i];
+	control.c_nfronts = nfronts;
 	control.c_matcher = matcher;
 	control.c_started = mono_ms();
 	TAILQ_INIT(&control.c_conns);
@@ -182,9 +187,11 @@ static void
 control_verbose(int level)
 {
 	int32_t	 v = level;
+	int	 i;
 
 	log_setverbose(level);
-	ipc_send(control.c_front, IMSG_VERBOSE, 0, &v, sizeof(v));
+	for (i = 0; i < control.c_nfronts; i++)
+		ipc_send(control.c_front[i], IMSG_VERBOSE, 0, &v, sizeof(v));
 	ipc_send(control.c_matcher, IMSG_VERBOSE, 0, &v, sizeof(v));
 	log_info("control: logging %s", level ? "verbose" : "brief");
 }
@@ -195,6 +202,7 @@ control_dispatch(struct ipc_peer *peer, struct ipc_hdr *hdr, uint8_t *data,
 {
 	struct ctl_conn	*cc = arg;
 	struct ctl_req	 req;
+	int		 i;
 
 	if (hdr->ih_len != sizeof(req) || hdr->ih_peerid != 0 ||
 	    cc->cc_type != 0) {
@@ -210,14 +218,20 @@ control_dispatch(struct ipc_peer *peer, struct ipc_hdr *hdr, uint8_t *data,
 	cc->cc_type = hdr->ih_type;
 	switch (hdr->ih_type) {
 	case IMSG_CTL_STATS:
-		cc->cc_pending = 2;
-		ipc_send(control.c_front, IMSG_STATS_REQ, cc->cc_id, NULL, 0);
+		/* Every front answers for its own sockets; they add up. */
+		cc->cc_pending = control.c_nfronts + 1;
+		for (i = 0; i < control.c_nfronts; i++)
+			ipc_send(control.c_front[i], IMSG_STATS_REQ, cc->cc_id,
+			    NULL, 0);
 		ipc_send(control.c_matcher, IMSG_STATS_REQ, cc->cc_id, NULL,
 		    0);
 		break;
 	case IMSG_CTL_BANS:
-		cc->cc_pending = 1;
-		ipc_send(control.c_front, IMSG_BANS_REQ, cc->cc_id, NULL, 0);
+		/* An address's ban lives in the one front that owns it. */
+		cc->cc_pending = control.c_nfronts;
+		for (i = 0; i < control.c_nfronts; i++)
+			ipc_send(control.c_front[i], IMSG_BANS_REQ, cc->cc_id,
+			    NULL, 0);
 		break;
 	case IMSG_CTL_LOG_VERBOSE:
 	case IMSG_CTL_LOG_BRIEF:
@@ -277,8 +291,8 @@ control_reply(uint32_t type, uint64_t id, const uint8_t *data, size_t len)
 		if ((cc = control_find(id, IMSG_CTL_STATS)) == NULL)
 			return;
 		memcpy(&sf, data, sizeof(sf));
-		cc->cc_stats.cs_open = sf.sf_open;
-		cc->cc_stats.cs_bans = sf.sf_bans;
+		cc->cc_stats.cs_open += sf.sf_open;
+		cc->cc_stats.cs_bans += sf.sf_bans;
 		break;
 	case IMSG_STATS_MATCHER:
 		if (len != sizeof(sm))

@@ -1,10 +1,12 @@
 /*
  * devrouletted: the privileged parent.  It reads the settings, opens the
- * listening socket and the state directory, forks the front and the
- * matcher, logs for them and writes the aggregate counters to disk.
+ * listening sockets and the state directory, forks the fronts (PREFORK of
+ * them) and the matcher, logs for them and writes the aggregate counters
+ * to disk.
  */
 
 #include <sys/types.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
@@ -25,14 +27,11 @@
 
 #include "devrouletted.h"
 
-enum proc_id {
-	PROC_FRONT,
-	PROC_MATCHER,
-	PROC_MAX
-};
+/* p_child[0 .. PREFORK-1] are the fronts, then the matcher. */
+#define PROC_MAX	(PREFORK_MAX + 1)
 
 struct child {
-	const char	*ch_title;
+	char		 ch_title[16];
 	pid_t		 ch_pid;
 	int		 ch_fd;		/* parent's end of the socketpair */
 	int		 ch_exited;
@@ -42,6 +41,8 @@ struct child {
 struct parent {
 	struct event_base	*p_base;
 	struct child		 p_child[PROC_MAX];
+	int			 p_nchild;
+	int			 p_matcher;	/* its index in p_child */
 	struct counters		 p_counters;
 	int			 p_statefd;
 	int			 p_ctlfd;
@@ -53,8 +54,15 @@ struct parent {
 static void	 usage(void) __attribute__((__noreturn__));
 static void	 proc_child_signals(void);
 static void	 parent_loop_init(struct parent *);
-static int	 parent_listen(const struct settings *);
-static void	 parent_fork(struct parent *, int);
+static void	 parent_listen(const struct settings *, int *, uint32_t);
+static int	 parent_socket(const struct addrinfo *, int);
+static void	 parent_mesh(uint32_t, int [PREFORK_MAX][PREFORK_MAX]);
+static void	 parent_fork(struct parent *, const int *);
+static void	 parent_mesh_close(int [PREFORK_MAX][PREFORK_MAX], uint32_t,
+		    int);
+static void	 parent_fork_front(struct parent *, struct front_setup *,
+		    int [PREFORK_MAX][PREFORK_MAX], const int *,
+		    int [PREFORK_MAX][2], uint32_t);
 static void	 parent_dispatch(struct ipc_peer *, struct ipc_hdr *,
 		    uint8_t *, void *);
 static void	 parent_lost(struct ipc_peer *, void *);
@@ -83,7 +91,9 @@ main(int argc, char *argv[])
 	struct parent	 p;
 	sigset_t	 mask;
 	char		 errbuf[512];
-	int		 ch, debug = 0, verbose = 0, noaction = 0, lfd;
+	int		 lfd[PREFORK_MAX];
+	int		 ch, debug = 0, verbose = 0, noaction = 0;
+	uint32_t	 i;
 
 	while ((ch = getopt(argc, argv, "dnv")) != -1) {
 		switch (ch) {
@@ -137,30 +147,32 @@ main(int argc, char *argv[])
 	proc_user_init(DR_USER);
 	/* The control socket first: a listening TCP port means ready. */
 	p.p_ctlfd = control_init(env->s_control_socket, DR_USER);
-	lfd = parent_listen(env);
+	parent_listen(env, lfd, env->s_prefork);
 
 	if (!debug && daemon(1, 0) == -1)
 		fatal("daemon");
 	signal(SIGPIPE, SIG_IGN);
 	parent_fork(&p, lfd);
-	close(lfd);
+	for (i = 0; i < env->s_prefork; i++)
+		close(lfd[i]);
 
 	parent_loop_init(&p);
 	event_base_dispatch(p.p_base);
 	fatalx("event loop ended");
 }
 
-/* The parent's event loop: both children, the signals, the control socket. */
+/* The parent's event loop: the children, the signals, the control socket. */
 static void
 parent_loop_init(struct parent *p)
 {
 	static const int	 sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD };
+	struct ipc_peer		*fronts[PREFORK_MAX];
 	struct child		*c;
 	int			 i;
 
 	if ((p->p_base = event_base_new()) == NULL)
 		fatalx("event_base_new");
-	for (i = 0; i < PROC_MAX; i++) {
+	for (i = 0; i < p->p_nchild; i++) {
 		c = &p->p_child[i];
 		ipc_peer_init(&c->ch_peer, p->p_base, c->ch_fd, c->ch_title,
 		    parent_dispatch, p);
@@ -175,10 +187,12 @@ parent_loop_init(struct parent *p)
 	}
 	if (sigprocmask(SIG_SETMASK, &oldmask, NULL) == -1)
 		fatal("sigprocmask");
-	ipc_send(&p->p_child[PROC_MATCHER].ch_peer, IMSG_COUNTERS_LOAD, 0,
+	ipc_send(&p->p_child[p->p_matcher].ch_peer, IMSG_COUNTERS_LOAD, 0,
 	    &p->p_counters, sizeof(p->p_counters));
-	control_start(p->p_base, p->p_ctlfd, &p->p_child[PROC_FRONT].ch_peer,
-	    &p->p_child[PROC_MATCHER].ch_peer);
+	for (i = 0; i < p->p_matcher; i++)
+		fronts[i] = &p->p_child[i].ch_peer;
+	control_start(p->p_base, p->p_ctlfd, fronts, p->p_matcher,
+	    &p->p_child[p->p_matcher].ch_peer);
 }
 
 /*
@@ -198,14 +212,21 @@ proc_child_signals(void)
 		fatal("sigprocmask");
 }
 
-static int
-parent_listen(const struct settings *s)
+/*
+ * One listening socket per front.  With several, each joins an
+ * SO_REUSEPORT group and the kernel spreads connections over them; a
+ * plain bind first makes sure nobody holds the address already, since a
+ * group would otherwise quietly share it with another daemon of ours.
+ */
+static void
+parent_listen(const struct settings *s, int *lfd, uint32_t n)
 {
 	struct addrinfo		 hints, *res;
 	struct sockaddr_storage	 ss;
 	socklen_t		 sslen = sizeof(ss);
 	char			 port[8], host[NI_MAXHOST], serv[NI_MAXSERV];
-	int			 fd, on = 1, e;
+	int			 probe, e;
+	uint32_t		 i;
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
@@ -214,84 +235,210 @@ parent_listen(const struct settings *s)
 	snprintf(port, sizeof(port), "%u", s->s_port);
 	if ((e = getaddrinfo(s->s_host, port, &hints, &res)) != 0)
 		fatalx("HOST %s: %s", s->s_host, gai_strerror(e));
-	fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK,
-	    res->ai_protocol);
+	if (n > 1 && s->s_port != 0) {
+		probe = parent_socket(res, 0);
+		close(probe);
+	}
+	lfd[0] = parent_socket(res, n > 1);
+	freeaddrinfo(res);
+	if (getsockname(lfd[0], (struct sockaddr *)&ss, &sslen) == -1 ||
+	    getnameinfo((struct sockaddr *)&ss, sslen, host, sizeof(host),
+	    serv, sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+		fatal("getsockname");
+	/* PORT=0: the others join the port the kernel chose. */
+	hints.ai_flags |= AI_NUMERICHOST;
+	if ((e = getaddrinfo(host, serv, &hints, &res)) != 0)
+		fatalx("%s port %s: %s", host, serv, gai_strerror(e));
+	for (i = 1; i < n; i++)
+		lfd[i] = parent_socket(res, 1);
+	freeaddrinfo(res);
+	/* The daemon's own address, not a client's: tests read the port. */
+	log_info("listening on %s:%s", host, serv);
+}
+
+static int
+parent_socket(const struct addrinfo *ai, int reuseport)
+{
+	int	 fd, on = 1;
+
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK,
+	    ai->ai_protocol);
 	if (fd == -1)
 		fatal("socket");
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1)
 		fatal("SO_REUSEADDR");
-	if (bind(fd, res->ai_addr, res->ai_addrlen) == -1)
-		fatal("bind %s port %s", s->s_host, port);
-	freeaddrinfo(res);
+	if (reuseport &&
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) == -1)
+		fatal("SO_REUSEPORT");
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) == -1)
+		fatal("bind %s port %u", env->s_host, env->s_port);
 	if (listen(fd, 1024) == -1)
 		fatal("listen");
-	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == -1 ||
-	    getnameinfo((struct sockaddr *)&ss, sslen, host, sizeof(host),
-	    serv, sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-		fatal("getsockname");
-	/* The daemon's own address, not a client's: tests read the port. */
-	log_info("listening on %s:%s", host, serv);
 	return (fd);
 }
 
+/* hand[i][j]: front i's end of the handoff socket it shares with j. */
 static void
-parent_fork(struct parent *p, int lfd)
+parent_mesh(uint32_t n, int hand[PREFORK_MAX][PREFORK_MAX])
 {
-	int	 pf[2], pm[2], fm[2];
-	pid_t	 pid;
+	int		 sp[2], sz = 1024 * 1024;
+	uint32_t	 i, j;
 
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, pf) == -1 ||
-	    socketpair(AF_UNIX, SOCK_STREAM, 0, pm) == -1 ||
-	    socketpair(AF_UNIX, SOCK_STREAM, 0, fm) == -1)
-		fatal("socketpair");
-
-	p->p_child[PROC_FRONT].ch_title = "front";
-	p->p_child[PROC_MATCHER].ch_title = "matcher";
-
-	if ((pid = fork()) == -1)
-		fatal("fork");
-	if (pid == 0) {
-		close(pf[0]);
-		close(pm[0]);
-		close(pm[1]);
-		close(fm[1]);
-		close(p->p_statefd);
-		close(p->p_ctlfd);
-		proc_child_signals();
-		log_procinit("front");
-		relay_main(env, pf[1], fm[0], lfd);
+	for (i = 0; i < PREFORK_MAX; i++)
+		for (j = 0; j < PREFORK_MAX; j++)
+			hand[i][j] = -1;
+	for (i = 0; i < n; i++) {
+		for (j = i + 1; j < n; j++) {
+			if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK,
+			    0, sp) == -1)
+				fatal("socketpair");
+			/* Room for many handoffs in flight; best effort. */
+			(void)setsockopt(sp[0], SOL_SOCKET, SO_SNDBUF, &sz,
+			    sizeof(sz));
+			(void)setsockopt(sp[1], SOL_SOCKET, SO_SNDBUF, &sz,
+			    sizeof(sz));
+			hand[i][j] = sp[0];
+			hand[j][i] = sp[1];
+		}
 	}
-	p->p_child[PROC_FRONT].ch_pid = pid;
+}
 
+/*
+ * The matcher first, then the fronts: each child closes every descriptor
+ * of the parent's that is not its own (the parent's IPC ends, the other
+ * fronts' sockets), so that a socketpair closes when its owner dies.
+ */
+static void
+parent_fork(struct parent *p, const int *lfd)
+{
+	struct front_setup	 fu;
+	struct front_shared	*sh;
+	int			 hand[PREFORK_MAX][PREFORK_MAX];
+	int			 pm[2], fm[PREFORK_MAX][2], mfd[PREFORK_MAX];
+	uint32_t		 i, n = env->s_prefork;
+	struct child		*m;
+	pid_t			 pid;
+
+	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (sh == MAP_FAILED)
+		fatal("mmap");
+	memset(&fu, 0, sizeof(fu));
+	fu.fu_shared = sh;
+	fu.fu_count = n;
+	arc4random_buf(fu.fu_ownerkey, sizeof(fu.fu_ownerkey));
+	parent_mesh(n, hand);
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, pm) == -1)
+		fatal("socketpair");
+	for (i = 0; i < n; i++)
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, fm[i]) == -1)
+			fatal("socketpair");
+
+	p->p_nchild = n + 1;
+	p->p_matcher = n;
+	m = &p->p_child[p->p_matcher];
+	strlcpy(m->ch_title, "matcher", sizeof(m->ch_title));
 	if ((pid = fork()) == -1)
 		fatal("fork");
 	if (pid == 0) {
-		close(pf[0]);
-		close(pf[1]);
 		close(pm[0]);
-		close(fm[0]);
-		close(lfd);
+		for (i = 0; i < n; i++) {
+			close(fm[i][0]);
+			close(lfd[i]);
+			mfd[i] = fm[i][1];
+		}
+		parent_mesh_close(hand, n, -1);
+		(void)munmap(sh, sizeof(*sh));
 		close(p->p_statefd);
 		close(p->p_ctlfd);
 		proc_child_signals();
 		log_procinit("matcher");
-		matcher_main(env, pm[1], fm[1]);
+		matcher_main(env, pm[1], mfd, n);
 	}
-	p->p_child[PROC_MATCHER].ch_pid = pid;
-
-	close(pf[1]);
+	m->ch_pid = pid;
+	m->ch_fd = pm[0];
 	close(pm[1]);
-	close(fm[0]);
-	close(fm[1]);
-	p->p_child[PROC_FRONT].ch_fd = pf[0];
-	p->p_child[PROC_MATCHER].ch_fd = pm[0];
+	for (i = 0; i < n; i++)
+		close(fm[i][1]);
+
+	for (i = 0; i < n; i++) {
+		fu.fu_matcher = fm[i][0];
+		parent_fork_front(p, &fu, hand, lfd, fm, i);
+		close(fm[i][0]);
+	}
+	parent_mesh_close(hand, n, -1);
+	(void)munmap(sh, sizeof(*sh));
+}
+
+/* Close the handoff sockets, all of them or all but front keep's. */
+static void
+parent_mesh_close(int hand[PREFORK_MAX][PREFORK_MAX], uint32_t n, int keep)
+{
+	uint32_t	 i, j;
+
+	for (i = 0; i < n; i++)
+		for (j = 0; j < n; j++)
+			if ((int)i != keep && hand[i][j] != -1)
+				close(hand[i][j]);
+}
+
+/*
+ * Front idx: its own listening socket, its handoff sockets, its end of
+ * the matcher's socketpair and of the parent's.
+ */
+static void
+parent_fork_front(struct parent *p, struct front_setup *fu,
+    int hand[PREFORK_MAX][PREFORK_MAX], const int *lfd,
+    int fm[PREFORK_MAX][2], uint32_t idx)
+{
+	struct child	*c = &p->p_child[idx];
+	int		 pf[2];
+	uint32_t	 k, n = fu->fu_count;
+	pid_t		 pid;
+
+	if (n == 1)
+		strlcpy(c->ch_title, "front", sizeof(c->ch_title));
+	else
+		snprintf(c->ch_title, sizeof(c->ch_title), "front%u", idx);
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, pf) == -1)
+		fatal("socketpair");
+	if ((pid = fork()) == -1)
+		fatal("fork");
+	if (pid == 0) {
+		close(pf[0]);
+		close(p->p_child[p->p_matcher].ch_fd);
+		for (k = 0; k < idx; k++)
+			close(p->p_child[k].ch_fd);
+		for (k = idx + 1; k < n; k++)
+			close(fm[k][0]);
+		for (k = 0; k < n; k++)
+			if (k != idx)
+				close(lfd[k]);
+		parent_mesh_close(hand, n, (int)idx);
+		close(p->p_statefd);
+		close(p->p_ctlfd);
+		proc_child_signals();
+		log_procinit(c->ch_title);
+		fu->fu_parent = pf[1];
+		fu->fu_listen = lfd[idx];
+		fu->fu_index = idx;
+		memcpy(fu->fu_hand, hand[idx], sizeof(fu->fu_hand));
+		relay_main(env, fu);
+	}
+	close(pf[1]);
+	c->ch_pid = pid;
+	c->ch_fd = pf[0];
 }
 
 static struct child *
 parent_child(struct parent *p, struct ipc_peer *peer)
 {
-	return (peer == &p->p_child[PROC_FRONT].ch_peer ?
-	    &p->p_child[PROC_FRONT] : &p->p_child[PROC_MATCHER]);
+	int	 i;
+
+	for (i = 0; i < p->p_nchild; i++)
+		if (peer == &p->p_child[i].ch_peer)
+			return (&p->p_child[i]);
+	fatalx("%s: unknown peer", __func__);
 }
 
 static void
@@ -300,6 +447,7 @@ parent_dispatch(struct ipc_peer *peer, struct ipc_hdr *hdr, uint8_t *data,
 {
 	struct parent	*p = arg;
 	struct child	*c = parent_child(p, peer);
+	struct child	*m = &p->p_child[p->p_matcher];
 
 	switch (hdr->ih_type) {
 	case IMSG_LOG:
@@ -307,20 +455,20 @@ parent_dispatch(struct ipc_peer *peer, struct ipc_hdr *hdr, uint8_t *data,
 		return;
 	case IMSG_STATS_FRONT:
 	case IMSG_BANS_REPLY:
-		if (c != &p->p_child[PROC_FRONT])
+		if (c == m)
 			break;
 		control_reply(hdr->ih_type, hdr->ih_peerid, data,
 		    hdr->ih_len);
 		return;
 	case IMSG_STATS_MATCHER:
-		if (c != &p->p_child[PROC_MATCHER])
+		if (c != m)
 			break;
 		control_reply(hdr->ih_type, hdr->ih_peerid, data,
 		    hdr->ih_len);
 		return;
 	case IMSG_COUNTERS_SAVE:
 	case IMSG_SHUTDOWN_DONE:
-		if (c != &p->p_child[PROC_MATCHER])
+		if (c != m)
 			break;
 		if (hdr->ih_type == IMSG_SHUTDOWN_DONE) {
 			if (hdr->ih_len != 0)
@@ -364,6 +512,7 @@ static void
 parent_sig(evutil_socket_t sig, short events, void *arg)
 {
 	struct parent	*p = arg;
+	int		 i;
 
 	switch (sig) {
 	case SIGTERM:
@@ -373,14 +522,13 @@ parent_sig(evutil_socket_t sig, short events, void *arg)
 		log_info("shutting down");
 		p->p_shutdown = 1;
 		/*
-		 * The front closes every WebSocket and exits; the matcher
-		 * waits for the front to be gone, then sends its final
+		 * The fronts close every WebSocket and exit; the matcher
+		 * waits for the fronts to be gone, then sends its final
 		 * counters and exits.
 		 */
-		ipc_send(&p->p_child[PROC_FRONT].ch_peer, IMSG_SHUTDOWN, 0,
-		    NULL, 0);
-		ipc_send(&p->p_child[PROC_MATCHER].ch_peer, IMSG_SHUTDOWN, 0,
-		    NULL, 0);
+		for (i = 0; i < p->p_nchild; i++)
+			ipc_send(&p->p_child[i].ch_peer, IMSG_SHUTDOWN, 0,
+			    NULL, 0);
 		p->p_ev_grace = evtimer_new(p->p_base, parent_grace, p);
 		if (p->p_ev_grace == NULL)
 			fatalx("evtimer_new");
@@ -411,26 +559,26 @@ parent_grace(evutil_socket_t fd, short events, void *arg)
 	int		 i;
 
 	log_warnx("children did not finish in time; killing them");
-	for (i = 0; i < PROC_MAX; i++)
+	for (i = 0; i < p->p_nchild; i++)
 		if (!p->p_child[i].ch_exited)
 			kill(p->p_child[i].ch_pid, SIGKILL);
 	counters_write(p->p_statefd, &p->p_counters);
 	exit(1);
 }
 
-/* Both children gone: the matcher's last counters are in. */
+/* Every child gone: the matcher's last counters are in. */
 static void
 parent_shutdown_step(struct parent *p)
 {
-	struct child	*f = &p->p_child[PROC_FRONT];
-	struct child	*m = &p->p_child[PROC_MATCHER];
+	int	 i;
 
-	if (f->ch_peer.ip_bev == NULL && m->ch_peer.ip_bev == NULL) {
-		counters_write(p->p_statefd, &p->p_counters);
-		unlink(env->s_control_socket);
-		log_info("exiting");
-		exit(0);
-	}
+	for (i = 0; i < p->p_nchild; i++)
+		if (p->p_child[i].ch_peer.ip_bev != NULL)
+			return;
+	counters_write(p->p_statefd, &p->p_counters);
+	unlink(env->s_control_socket);
+	log_info("exiting");
+	exit(0);
 }
 
 static void
@@ -441,7 +589,7 @@ parent_reap(struct parent *p, int report)
 	int		 status, i;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		for (i = 0, c = NULL; i < PROC_MAX; i++)
+		for (i = 0, c = NULL; i < p->p_nchild; i++)
 			if (p->p_child[i].ch_pid == pid)
 				c = &p->p_child[i];
 		if (c == NULL)
@@ -470,7 +618,7 @@ parent_fail(struct parent *p, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	for (i = 0; i < PROC_MAX; i++)
+	for (i = 0; i < p->p_nchild; i++)
 		if (!p->p_child[i].ch_exited && p->p_child[i].ch_pid > 0)
 			kill(p->p_child[i].ch_pid, SIGTERM);
 	counters_write(p->p_statefd, &p->p_counters);

@@ -31,11 +31,21 @@
 #define WINDOW_MS		60000	/* joins and violations */
 #define INSIGHTS_INTERVAL_MS	1000
 
+/*
+ * PREFORK (D43): the front may run as several processes.  A socket id
+ * carries its front's index in its low bits, so that the matcher knows
+ * where to answer and no front can speak for another's sockets.
+ */
+#define PREFORK_MAX		16
+#define SOCKID_FRONT_BITS	4
+#define SOCKID_FRONT(id)	((uint32_t)((id) & (PREFORK_MAX - 1)))
+
 /* PROTOCOL.md section 8, read by the parent before anything else. */
 struct settings {
 	char		 s_host[256];
 	uint16_t	 s_port;
 	uint32_t	 s_trusted_proxy_hops;
+	uint32_t	 s_prefork;	/* front processes */
 	uint32_t	 s_max_total_sockets;
 	uint32_t	 s_max_sockets_per_ip;
 	uint32_t	 s_joins_per_min;
@@ -98,7 +108,8 @@ enum dr_mode {
 
 /*
  * IPC message types, in ranges by direction.  ih_peerid names the client
- * socket (assigned by the front, never reused) or is 0.  Every payload has
+ * socket (assigned by its front, never reused, SOCKID_FRONT() is that
+ * front's index) or is 0.  Every payload has
  * an exact size, or a bounded one where noted; anything else is fatal.
  */
 enum imsg_type {
@@ -224,6 +235,28 @@ struct ipc_error {
 	uint32_t	 er_code;	/* enum dr_error */
 };
 
+/*
+ * What the parent gives each front.  The shared page (MAP_SHARED, made
+ * before the fork) holds the one count every front must agree on: open
+ * WebSockets, for MAX_TOTAL_SOCKETS.  The handoff sockets (SOCK_SEQPACKET,
+ * one per other front) carry a connection to the front that owns its
+ * client's address, so that per-IP limits stay exact (D43).
+ */
+struct front_shared {
+	uint64_t	 sh_open;	/* __atomic only */
+};
+
+struct front_setup {
+	int			 fu_parent;
+	int			 fu_matcher;
+	int			 fu_listen;
+	uint32_t		 fu_index;
+	uint32_t		 fu_count;
+	int			 fu_hand[PREFORK_MAX];	/* -1 for itself */
+	uint8_t			 fu_ownerkey[16];
+	struct front_shared	*fu_shared;
+};
+
 /* daemon/settings.c */
 int	 settings_load(struct settings *, char *, size_t);
 void	 settings_log(const struct settings *);
@@ -236,7 +269,7 @@ int	 counters_parse(const char *, size_t, struct counters *);
 /* daemon/control.c */
 struct event_base;
 int	 control_init(const char *, const char *);
-void	 control_start(struct event_base *, int, struct ipc_peer *,
+void	 control_start(struct event_base *, int, struct ipc_peer **, int,
 	    struct ipc_peer *);
 void	 control_reply(uint32_t, uint64_t, const uint8_t *, size_t);
 
@@ -253,11 +286,11 @@ void	 sandbox_front(void);
 
 /* relay/relay.c: the front's entry point */
 __attribute__((__noreturn__))
-void	 relay_main(const struct settings *, int, int, int);
+void	 relay_main(const struct settings *, const struct front_setup *);
 
 /* matcher/matcher.c: the matcher's entry point */
 __attribute__((__noreturn__))
-void	 matcher_main(const struct settings *, int, int);
+void	 matcher_main(const struct settings *, int, const int *, uint32_t);
 
 /* names on the wire */
 const char	*dr_error_code(enum dr_error);

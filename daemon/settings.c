@@ -40,6 +40,7 @@ struct setting {
 static const struct setting numeric[] = {
 	{ "PORT", SET_U16, OFF(s_port), 8787, 0, 65535 },
 	{ "TRUSTED_PROXY_HOPS", SET_U32, OFF(s_trusted_proxy_hops), 0, 0, 64 },
+	{ "PREFORK", SET_U32, OFF(s_prefork), 1, 1, PREFORK_MAX },
 	{ "MAX_TOTAL_SOCKETS", SET_U32, OFF(s_max_total_sockets), 10000, 1,
 	    10000000 },
 	{ "MAX_SOCKETS_PER_IP", SET_U32, OFF(s_max_sockets_per_ip), 3, 1,
@@ -180,11 +181,12 @@ settings_log(const struct settings *s)
 {
 	log_debug("settings: port %u, hops %u, sockets %u (per ip %u), "
 	    "joins/min %u, pow %u bits in %u ms, handshake %u ms, "
-	    "ping %u ms, beat %u ms", s->s_port, s->s_trusted_proxy_hops,
+	    "ping %u ms, beat %u ms, %u front%s", s->s_port,
+	    s->s_trusted_proxy_hops,
 	    s->s_max_total_sockets, s->s_max_sockets_per_ip,
 	    s->s_joins_per_min, s->s_pow_bits, s->s_pow_deadline_ms,
 	    s->s_handshake_timeout_ms, s->s_ping_interval_ms,
-	    s->s_beat_timeout_ms);
+	    s->s_beat_timeout_ms, s->s_prefork, s->s_prefork == 1 ? "" : "s");
 	log_debug("settings: msg %u ms, %u chars, skip %u ms, room %u msgs "
 	    "%u ms idle, ban after %u for %llu ms, outbuf %llu, debug %s",
 	    s->s_msg_interval_ms, s->s_msg_max_chars, s->s_skip_interval_ms,

@@ -1,5 +1,5 @@
 /*
- * The matcher process: two IPC peers (parent, front), a timer for idle
+ * The matcher process: IPC peers (the parent, each front), a timer for idle
  * rooms and one for saving counters, around the pure core of
  * matcher_handle.c.  After start-up it only reads and writes its
  * socketpairs, waits in epoll, reads the clock and draws random numbers.
@@ -11,6 +11,7 @@
 #include <sys/tree.h>
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,12 +26,15 @@ struct matcher_proc {
 	struct matcher		 mp_core;
 	struct event_base	*mp_base;
 	struct ipc_peer		 mp_parent;
-	struct ipc_peer		 mp_front;
+	struct ipc_peer		 mp_front[PREFORK_MAX];
+	char			 mp_names[PREFORK_MAX][16];	/* for logs */
+	uint32_t		 mp_nfronts;
+	uint32_t		 mp_nlive;	/* fronts still connected */
 	struct event		 mp_ev_idle;
 	struct event		 mp_ev_persist;
 	uint64_t		 mp_idle_when;	/* deadline mp_ev_idle is for */
 	int			 mp_idle_armed;
-	int			 mp_shutdown;	/* the front is leaving */
+	int			 mp_shutdown;	/* the fronts are leaving */
 	int			 mp_finishing;	/* final words queued */
 };
 
@@ -47,25 +51,36 @@ static void	 matcher_written(struct bufferevent *, void *);
 static void	 matcher_lost_front(struct ipc_peer *, void *);
 
 void
-matcher_main(const struct settings *conf, int fd_parent, int fd_front)
+matcher_main(const struct settings *conf, int fd_parent, const int *fd_front,
+    uint32_t nfronts)
 {
 	struct matcher_proc	*mp = &matcher_proc;
 	struct timeval		 tv;
+	uint32_t		 i;
 
 	if ((mp->mp_base = event_base_new()) == NULL)
 		fatalx("%s: event_base_new", __func__);
 	ipc_peer_init(&mp->mp_parent, mp->mp_base, fd_parent, "parent",
 	    matcher_dispatch_parent, mp);
 	mp->mp_parent.ip_lost = ipc_lost_exit;
-	ipc_peer_init(&mp->mp_front, mp->mp_base, fd_front, "front",
-	    matcher_dispatch_front, mp);
-	mp->mp_front.ip_lost = matcher_lost_front;
-	ipc_peer_batch(&mp->mp_front);
+	for (i = 0; i < nfronts; i++) {
+		if (nfronts == 1)
+			strlcpy(mp->mp_names[i], "front",
+			    sizeof(mp->mp_names[i]));
+		else
+			snprintf(mp->mp_names[i], sizeof(mp->mp_names[i]),
+			    "front%u", i);
+		ipc_peer_init(&mp->mp_front[i], mp->mp_base, fd_front[i],
+		    mp->mp_names[i], matcher_dispatch_front, mp);
+		mp->mp_front[i].ip_lost = matcher_lost_front;
+		ipc_peer_batch(&mp->mp_front[i]);
+	}
+	mp->mp_nfronts = mp->mp_nlive = nfronts;
 	proc_log_to(&mp->mp_parent);
 
 	proc_drop();
 
-	matcher_init(&mp->mp_core, conf, matcher_send_front, &mp->mp_front);
+	matcher_init(&mp->mp_core, conf, matcher_send_front, mp);
 	evtimer_assign(&mp->mp_ev_idle, mp->mp_base, matcher_idle, mp);
 	event_assign(&mp->mp_ev_persist, mp->mp_base, -1, EV_PERSIST,
 	    matcher_persist, mp);
@@ -83,12 +98,19 @@ matcher_main(const struct settings *conf, int fd_parent, int fd_front)
 	fatalx("%s: event loop ended", __func__);
 }
 
+/* A socket's id names its front (SOCKID_FRONT). */
 static void
 matcher_send_front(void *arg, uint32_t type, uint64_t id, const void *data,
     size_t len)
 {
-	/* Once the front is gone there is nobody to tell. */
-	(void)ipc_send(arg, type, id, data, len);
+	struct matcher_proc	*mp = arg;
+	uint32_t		 idx = SOCKID_FRONT(id);
+
+	if (idx >= mp->mp_nfronts)
+		fatalx("%s: socket %llu of no front", __func__,
+		    (unsigned long long)id);
+	/* Once that front is gone there is nobody to tell. */
+	(void)ipc_send(&mp->mp_front[idx], type, id, data, len);
 }
 
 void
@@ -96,6 +118,13 @@ matcher_dispatch_front(struct ipc_peer *peer, struct ipc_hdr *hdr,
     uint8_t *data, void *arg)
 {
 	struct matcher_proc	*mp = arg;
+
+	/* A front speaks only for its own sockets. */
+	if (hdr->ih_peerid != 0 &&
+	    &mp->mp_front[SOCKID_FRONT(hdr->ih_peerid)] != peer)
+		fatalx("%s sent type %u for socket %llu of another front",
+		    peer->ip_name, hdr->ih_type,
+		    (unsigned long long)hdr->ih_peerid);
 
 	matcher_handle(&mp->mp_core, hdr->ih_type, hdr->ih_peerid, data,
 	    hdr->ih_len, mono_ms());
@@ -136,11 +165,12 @@ matcher_dispatch_parent(struct ipc_peer *peer, struct ipc_hdr *hdr,
 		if (hdr->ih_len != 0)
 			break;
 		mp->mp_shutdown = 1;
-		if (mp->mp_front.ip_bev == NULL)
+		if (mp->mp_nlive == 0)
 			matcher_finish(mp);
 		else
-			log_debug("%s: shutting down, waiting for the front",
-			    __func__);
+			log_debug("%s: shutting down, waiting for %u front%s",
+			    __func__, mp->mp_nlive, mp->mp_nlive == 1 ? "" :
+			    "s");
 		return;
 	default:
 		break;
@@ -236,9 +266,10 @@ matcher_written(struct bufferevent *bev, void *arg)
 }
 
 /*
- * Expected during shutdown.  Otherwise the front died: save what was
- * counted and wait, since the parent sees it too and either asks for the
- * final counters or goes away, which ends us.
+ * Expected during shutdown: the last front gone, the final counters go.
+ * Otherwise a front died: save what was counted and wait, since the
+ * parent sees it too and either asks for the final counters or goes away,
+ * which ends us.
  */
 static void
 matcher_lost_front(struct ipc_peer *peer, void *arg)
@@ -246,6 +277,8 @@ matcher_lost_front(struct ipc_peer *peer, void *arg)
 	struct matcher_proc	*mp = arg;
 
 	ipc_peer_free(peer);
+	if (--mp->mp_nlive > 0 && mp->mp_shutdown)
+		return;
 	if (mp->mp_idle_armed)
 		evtimer_del(&mp->mp_ev_idle);
 	mp->mp_idle_armed = 0;
@@ -253,6 +286,6 @@ matcher_lost_front(struct ipc_peer *peer, void *arg)
 		matcher_finish(mp);
 		return;
 	}
-	log_warnx("lost the front; waiting for the parent");
+	log_warnx("lost %s; waiting for the parent", peer->ip_name);
 	matcher_save(mp, 0);
 }

@@ -45,10 +45,10 @@ static int	 relay_write(struct conn *);
 static void	 relay_events(struct conn *, int);
 static void	 relay_drained(struct conn *);
 static void	 relay_http_input(struct conn *, uint8_t *, size_t);
-static void	 relay_http_head(struct conn *, const uint8_t *, size_t);
-static void	 relay_http_answer(struct conn *, int,
-		    const struct http_req *);
-static void	 relay_admit(struct conn *, const struct http_req *);
+static void	 relay_admit(struct conn *, const struct http_req *,
+		    const struct ipkey *);
+static int	 relay_open_take(void);
+static void	 relay_open_give(void);
 static void	 relay_open(struct conn *, struct ipent *, const char *,
 		    size_t);
 static void	 relay_timeout(evutil_socket_t, short, void *);
@@ -96,25 +96,27 @@ static const struct relay_reply {
 #define RELAY_NREPLIES	(sizeof(relay_replies) / sizeof(relay_replies[0]))
 
 void
-relay_main(const struct settings *conf, int fd_parent, int fd_matcher,
-    int fd_listen)
+relay_main(const struct settings *conf, const struct front_setup *fu)
 {
 	struct front	*f = front;
 	struct ipkey	 ik;
 	struct timeval	 tv;
+	int		 fd_listen = fu->fu_listen;
 
 	f->f_conf = conf;
 	f->f_lfd = fd_listen;
+	f->f_index = fu->fu_index;
+	f->f_shared = fu->fu_shared;
 	TAILQ_INIT(&f->f_conns);
 	TAILQ_INIT(&f->f_flushq);
 	TAILQ_INIT(&f->f_reapq);
 
 	if ((f->f_base = event_base_new()) == NULL)
 		fatalx("%s: event_base_new", __func__);
-	ipc_peer_init(&f->f_parent, f->f_base, fd_parent, "parent",
+	ipc_peer_init(&f->f_parent, f->f_base, fu->fu_parent, "parent",
 	    relay_dispatch_parent, f);
 	f->f_parent.ip_lost = ipc_lost_exit;
-	ipc_peer_init(&f->f_matcher, f->f_base, fd_matcher, "matcher",
+	ipc_peer_init(&f->f_matcher, f->f_base, fu->fu_matcher, "matcher",
 	    relay_dispatch_matcher, f);
 	f->f_matcher.ip_lost = relay_lost_matcher;
 	ipc_peer_batch(&f->f_matcher);
@@ -123,10 +125,17 @@ relay_main(const struct settings *conf, int fd_parent, int fd_matcher,
 	proc_drop();
 
 	ip_table_init(&f->f_ips);
-	/* D41: room for every open WebSocket's address, and as many more. */
+	/*
+	 * D41: room for every open WebSocket's address, and as many more;
+	 * with PREFORK, each front holds its share of the addresses (D43).
+	 * Entries with sockets are never evicted, so a share is no limit
+	 * on sockets.
+	 */
 	f->f_ips.it_max = conf->s_max_total_sockets +
 	    (conf->s_max_total_sockets > RELAY_IPS_SPARE ?
 	    conf->s_max_total_sockets : RELAY_IPS_SPARE);
+	f->f_ips.it_max = (f->f_ips.it_max + fu->fu_count - 1) /
+	    fu->fu_count;
 	f->f_idmask = RELAY_IDS_MIN - 1;
 	f->f_ids = xcalloc(RELAY_IDS_MIN, sizeof(*f->f_ids));
 	if ((f->f_reserve = dup(fd_listen)) == -1)
@@ -143,6 +152,7 @@ relay_main(const struct settings *conf, int fd_parent, int fd_matcher,
 	if (event_add(&f->f_lev, NULL) == -1 ||
 	    event_add(&f->f_sweepev, &tv) == -1)
 		fatalx("%s: event_add", __func__);
+	relay_hand_init(fu);
 
 	/* Key addr_hash() and seed the random stream before the sandbox. */
 	memset(&ik, 0, sizeof(ik));
@@ -237,24 +247,36 @@ relay_accept_resume(evutil_socket_t fd, short events, void *arg)
 static void
 relay_conn_new(int s, const struct sockaddr_storage *ss)
 {
-	struct conn	*c;
+	struct ipkey	 peer;
 	int		 on = 1;
 
 	/* Frames are small and written whole: never wait for Nagle. */
 	(void)setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	addr_from_sockaddr((const struct sockaddr *)ss, &peer);
+	(void)relay_conn_make(s, &peer,
+	    mono_ms() + front->f_conf->s_handshake_timeout_ms);
+}
+
+/* A connection in CS_HTTP, accepted here or handed over by a front. */
+struct conn *
+relay_conn_make(int s, const struct ipkey *peer, uint64_t deadline)
+{
+	struct conn	*c;
+
 	c = xcalloc(1, sizeof(*c));
 	c->c_fd = s;
 	c->c_state = CS_HTTP;
-	addr_from_sockaddr((const struct sockaddr *)ss, &c->c_peer);
+	c->c_peer = *peer;
 	event_assign(&c->c_ev, front->f_base, s, EV_READ | EV_PERSIST,
 	    relay_io, c);
 	evtimer_assign(&c->c_tev, front->f_base, relay_timeout, c);
 	if (event_add(&c->c_ev, NULL) == -1)
 		fatalx("%s: event_add", __func__);
-	c->c_deadline = mono_ms() + front->f_conf->s_handshake_timeout_ms;
+	c->c_deadline = deadline;
 	TAILQ_INSERT_TAIL(&front->f_conns, c, c_entry);
 	front->f_nconns++;
 	relay_timer_arm(c);
+	return (c);
 }
 
 static void
@@ -470,8 +492,15 @@ relay_detach(struct conn *c)
 	ie->ie_nsocks--;
 	c->c_ip = NULL;
 	front->f_nopen--;
+	relay_open_give();
 	relay_id_remove(c);
-	relay_send_matcher(c, IMSG_SOCK_CLOSE, NULL, 0);
+	/*
+	 * At shutdown the matcher is not told: it would end the room and
+	 * send `ended' to a partner on another front that has not closed
+	 * its sockets yet, and D29 promises 1001 and nothing before it.
+	 */
+	if (!front->f_shutdown)
+		relay_send_matcher(c, IMSG_SOCK_CLOSE, NULL, 0);
 	c->c_state = CS_CLOSING;
 	c->c_deadline = now + RELAY_GRACE_MS;
 }
@@ -503,15 +532,14 @@ relay_close(struct conn *c, const char *reason)
 
 /*
  * The head is looked for where it was read; only a head that comes in
- * pieces is kept, and never more than HTTP_HEAD_MAX of it.  Bytes after
- * the head are the client's first frames.
+ * pieces is kept, and never more than HTTP_HEAD_MAX of it while it is
+ * incomplete.  Bytes after the head are the client's first frames.
  */
 static void
 relay_http_input(struct conn *c, uint8_t *p, size_t n)
 {
 	struct rbuf	*h;
 	ssize_t		 end;
-	size_t		 take;
 
 	if (c->c_in == NULL) {
 		end = http_head_end(p, n);
@@ -523,16 +551,12 @@ relay_http_input(struct conn *c, uint8_t *p, size_t n)
 			relay_http_answer(c, 431, NULL);
 			return;
 		}
-		relay_http_head(c, p, end);
-		if ((size_t)end < n)
-			relay_ws_input(c, p + end, n - end);
+		relay_http_head(c, p, end, n);
 		return;
 	}
 
-	take = HTTP_HEAD_MAX - rbuf_len(c->c_in);
-	if (take > n)
-		take = n;
-	rbuf_add(&c->c_in, p, take);
+	/* http_head_end looks at HTTP_HEAD_MAX bytes at most. */
+	rbuf_add(&c->c_in, p, n);
 	end = http_head_end(rbuf_ptr(c->c_in), rbuf_len(c->c_in));
 	if (end == 0)
 		return;
@@ -543,24 +567,36 @@ relay_http_input(struct conn *c, uint8_t *p, size_t n)
 	}
 	h = c->c_in;
 	c->c_in = NULL;
-	relay_http_head(c, rbuf_ptr(h), end);
-	if ((size_t)end < rbuf_len(h))
-		relay_ws_input(c, rbuf_ptr(h) + end, rbuf_len(h) - end);
-	if (take < n)
-		relay_ws_input(c, p + take, n - take);
+	relay_http_head(c, rbuf_ptr(h), end, rbuf_len(h));
 	rbuf_free(&h);
 }
 
-static void
-relay_http_head(struct conn *c, const uint8_t *head, size_t len)
+/*
+ * buf holds the head (headlen bytes), then whatever the client sent after
+ * it (len in all).  An upgrade whose address another front owns goes
+ * there, bytes and all (D43).
+ */
+void
+relay_http_head(struct conn *c, uint8_t *buf, size_t headlen, size_t len)
 {
 	/* Over 8 KiB with the X-Forwarded-For copy: not on the stack. */
 	static struct http_req	 req;
+	struct ipkey		 ik;
+	int			 handed = 0;
 
-	http_parse(head, len, &req);
+	http_parse(buf, headlen, &req);
 	switch (req.hr_verdict) {
 	case HTTP_UPGRADE:
-		relay_admit(c, &req);
+		addr_client(&c->c_peer, req.hr_xff, req.hr_xfflen,
+		    req.hr_has_xff, front->f_conf->s_trusted_proxy_hops, &ik);
+		if (!(c->c_flags & CF_ADOPTED) &&
+		    relay_hand_owner(&ik) != front->f_index) {
+			handed = 1;
+			relay_hand_off(c, relay_hand_owner(&ik), buf, headlen,
+			    len);
+			break;
+		}
+		relay_admit(c, &req, &ik);
 		break;
 	case HTTP_HEALTHZ:
 		relay_http_answer(c, 200, &req);
@@ -578,10 +614,13 @@ relay_http_head(struct conn *c, const uint8_t *head, size_t len)
 		fatalx("%s: verdict %d", __func__, req.hr_verdict);
 	}
 	explicit_bzero(req.hr_xff, req.hr_xfflen);
+	explicit_bzero(&ik, sizeof(ik));
+	if (!handed && headlen < len && c->c_state != CS_DEAD)
+		relay_ws_input(c, buf + headlen, len - headlen);
 }
 
 /* Every answer but 101 ends the connection once it is written (D5). */
-static void
+void
 relay_http_answer(struct conn *c, int code, const struct http_req *req)
 {
 	char	 buf[512];
@@ -596,43 +635,67 @@ relay_http_answer(struct conn *c, int code, const struct http_req *req)
 	relay_drain(c);
 }
 
-/* D1: banned (403), then the global cap (503), then the IP's cap (429). */
+/*
+ * D1: banned (403), then the global cap (503), then the IP's cap (429).
+ * The global count is shared by the fronts: a place is taken first and
+ * given back if the socket is refused after all, so that no two fronts
+ * can both take the last one.
+ */
 static void
-relay_admit(struct conn *c, const struct http_req *req)
+relay_admit(struct conn *c, const struct http_req *req,
+    const struct ipkey *ik)
 {
 	const struct settings	*conf = front->f_conf;
-	struct ipkey		 ik;
 	struct ipent		*ie;
 	char			 buf[512];
-	size_t			 n;
+	size_t			 n = 0;
 	uint32_t		 evicted;
+	int			 code = 0;
 
-	addr_client(&c->c_peer, req->hr_xff, req->hr_xfflen, req->hr_has_xff,
-	    conf->s_trusted_proxy_hops, &ik);
-	ie = ip_find(&front->f_ips, &ik);
+	ie = ip_find(&front->f_ips, ik);
 	if (ie != NULL && ip_banned(ie, mono_ms())) {
 		relay_http_answer(c, 403, req);
 		return;
 	}
-	if (front->f_nopen >= conf->s_max_total_sockets) {
+	if (!relay_open_take()) {
 		relay_http_answer(c, 503, req);
 		return;
 	}
-	if (ie != NULL && ie->ie_nsocks >= conf->s_max_sockets_per_ip) {
-		relay_http_answer(c, 429, req);
-		return;
-	}
-	if ((n = http_switching(buf, sizeof(buf), req)) == 0) {
-		relay_http_answer(c, 400, req);
+	if (ie != NULL && ie->ie_nsocks >= conf->s_max_sockets_per_ip)
+		code = 429;
+	else if ((n = http_switching(buf, sizeof(buf), req)) == 0)
+		code = 400;
+	if (code != 0) {
+		relay_open_give();
+		relay_http_answer(c, code, req);
 		return;
 	}
 	if (ie == NULL) {
 		if ((evicted = ip_make_room(&front->f_ips, mono_ms())) > 0)
 			log_info("per-address table full: %u addresses "
 			    "without sockets forgotten", evicted);
-		ie = ip_get(&front->f_ips, &ik);
+		ie = ip_get(&front->f_ips, ik);
 	}
 	relay_open(c, ie, buf, n);
+}
+
+/* A place under MAX_TOTAL_SOCKETS, counted across the fronts. */
+static int
+relay_open_take(void)
+{
+	uint64_t	*open = &front->f_shared->sh_open;
+
+	if (__atomic_add_fetch(open, 1, __ATOMIC_ACQ_REL) <=
+	    front->f_conf->s_max_total_sockets)
+		return (1);
+	__atomic_sub_fetch(open, 1, __ATOMIC_ACQ_REL);
+	return (0);
+}
+
+static void
+relay_open_give(void)
+{
+	__atomic_sub_fetch(&front->f_shared->sh_open, 1, __ATOMIC_ACQ_REL);
 }
 
 /* 101, then the socket exists for the matcher, then hello. */
@@ -643,7 +706,7 @@ relay_open(struct conn *c, struct ipent *ie, const char *answer, size_t len)
 	char			 challenge[POW_CHALLENGE_LEN + 1];
 	uint64_t		 now = mono_ms();
 
-	c->c_id = ++front->f_nextid;
+	c->c_id = (++front->f_nextid << SOCKID_FRONT_BITS) | front->f_index;
 	c->c_state = CS_HELLO;
 	c->c_ip = ie;
 	LIST_INSERT_HEAD(&ie->ie_socks, c, c_ipentry);
@@ -779,7 +842,12 @@ relay_sweep(evutil_socket_t fd, short events, void *arg)
 		    n, front->f_ips.it_count);
 }
 
-/* Socket ids are sequential: the low bits spread them evenly. */
+/*
+ * Socket ids are sequential above the front's index: the bits above it
+ * spread them evenly.
+ */
+#define RELAY_ID_HASH(id)	((id) >> SOCKID_FRONT_BITS)
+
 static void
 relay_id_insert(struct conn *c)
 {
@@ -792,7 +860,7 @@ relay_id_insert(struct conn *c)
 		for (i = 0; i < size; i++) {
 			while ((x = front->f_ids[i]) != NULL) {
 				front->f_ids[i] = x->c_idnext;
-				h = x->c_id & (size * 2 - 1);
+				h = RELAY_ID_HASH(x->c_id) & (size * 2 - 1);
 				x->c_idnext = ids[h];
 				ids[h] = x;
 			}
@@ -801,7 +869,7 @@ relay_id_insert(struct conn *c)
 		front->f_ids = ids;
 		front->f_idmask = size * 2 - 1;
 	}
-	h = c->c_id & front->f_idmask;
+	h = RELAY_ID_HASH(c->c_id) & front->f_idmask;
 	c->c_idnext = front->f_ids[h];
 	front->f_ids[h] = c;
 }
@@ -811,7 +879,8 @@ relay_id_remove(struct conn *c)
 {
 	struct conn	**cp;
 
-	for (cp = &front->f_ids[c->c_id & front->f_idmask]; *cp != c;
+	for (cp = &front->f_ids[RELAY_ID_HASH(c->c_id) & front->f_idmask];
+	    *cp != c;
 	    cp = &(*cp)->c_idnext)
 		if (*cp == NULL)
 			fatalx("%s: socket %llu not found", __func__,
@@ -825,7 +894,7 @@ relay_id_find(uint64_t id)
 {
 	struct conn	*c;
 
-	for (c = front->f_ids[id & front->f_idmask]; c != NULL;
+	for (c = front->f_ids[RELAY_ID_HASH(id) & front->f_idmask]; c != NULL;
 	    c = c->c_idnext)
 		if (c->c_id == id)
 			return (c);
@@ -946,6 +1015,7 @@ relay_shutdown(void)
 	event_del(&front->f_lev);
 	event_del(&front->f_pauseev);
 	event_del(&front->f_sweepev);
+	relay_hand_shutdown();
 	close(front->f_lfd);
 	if (front->f_reserve != -1)
 		close(front->f_reserve);

@@ -103,6 +103,8 @@ void	 addr_client(const struct ipkey *, const char *, size_t, int,
 	    uint32_t, struct ipkey *);
 int	 addr_equal(const struct ipkey *, const struct ipkey *);
 uint32_t addr_hash(const struct ipkey *);
+/* Which front owns an address: the same answer in every front (D43). */
+uint32_t addr_owner(const struct ipkey *, const uint8_t [16]);
 
 /*
  * Everything below is the front's own machinery: relay.c (process, accept,
@@ -181,6 +183,7 @@ enum conn_state {
 #define CF_SHUTWR	0x04	/* shutdown(SHUT_WR) done */
 #define CF_EOF		0x08	/* the peer shut its side: no more reads */
 #define CF_MSGDROP	0x10	/* a frame of this message was over budget */
+#define CF_ADOPTED	0x20	/* handed over by another front: admit here */
 
 /* The last FRAME_BUDGET frames within budget, as ms clock values. */
 struct budget {
@@ -274,6 +277,8 @@ struct front {
 	struct event_base	*f_base;
 	struct ipc_peer		 f_parent;
 	struct ipc_peer		 f_matcher;
+	uint32_t		 f_index;	/* which front, of PREFORK */
+	struct front_shared	*f_shared;	/* the count all fronts keep */
 	int			 f_lfd;		/* listening socket */
 	int			 f_reserve;	/* spare fd for EMFILE */
 	struct event		 f_lev;		/* accept */
@@ -296,12 +301,22 @@ struct front {
 extern struct front	*front;
 
 void	 relay_close(struct conn *, const char *);
+struct conn	*relay_conn_make(int, const struct ipkey *, uint64_t);
+void	 relay_http_head(struct conn *, uint8_t *, size_t, size_t);
+void	 relay_http_answer(struct conn *, int, const struct http_req *);
 int	 relay_queue_flush(struct conn *);
 void	 relay_timer_arm(struct conn *);
 void	 relay_detach(struct conn *);
 void	 relay_violation(struct ipent *);
 void	 relay_drain(struct conn *);
 int	 relay_send_matcher(struct conn *, uint32_t, const void *, size_t);
+
+/* relay_hand.c: connections handed to the front that owns the address */
+void	 relay_hand_init(const struct front_setup *);
+void	 relay_hand_shutdown(void);
+uint32_t relay_hand_owner(const struct ipkey *);
+void	 relay_hand_off(struct conn *, uint32_t, const uint8_t *, size_t,
+	    size_t);
 
 /* relay_ws.c: RFC 6455 for the server side */
 void	 relay_ws_input(struct conn *, uint8_t *, size_t);

@@ -154,6 +154,23 @@ addr_hash(const struct ipkey *ik)
 	return ((uint32_t)(h ^ (h >> 32)));
 }
 
+/*
+ * The owner of an address among the fronts.  The key is the parent's, the
+ * same in every front, and secret: a client cannot pick addresses that
+ * all land on one front.
+ */
+uint32_t
+addr_owner(const struct ipkey *ik, const uint8_t key[16])
+{
+	uint8_t		 m[1 + sizeof(ik->ik_addr)];
+	uint64_t	 h;
+
+	m[0] = ik->ik_family;
+	memcpy(m + 1, ik->ik_addr, sizeof(ik->ik_addr));
+	h = addr_siphash(key, m, sizeof(m));
+	return ((uint32_t)(h ^ (h >> 32)));
+}
+
 /* 1-15 characters, as an interface name or index can be. */
 static int
 addr_zone_valid(const char *z, size_t len)

@@ -4,7 +4,9 @@ The server under test: how it is started, configured and stopped.
   DEVROULETTED   path of the daemon (default: bin/devrouletted under the
                  repository root), started as `$DEVROULETTED -d [args]`;
   DR_PEER_CMD    a whole command line instead (e.g. `node
-                 /tmp/node-ws/server.js`, the Node peer).
+                 /tmp/node-ws/server.js`, the Node peer);
+  DR_PREFORK     the daemon's PREFORK (default 1): the whole suite can run
+                 against several front processes.
 """
 
 import asyncio
@@ -28,7 +30,8 @@ SETTINGS = ("HOST", "PORT", "TRUSTED_PROXY_HOPS", "MAX_TOTAL_SOCKETS",
             "BEAT_TIMEOUT_MS", "MSG_INTERVAL_MS", "MSG_MAX_CHARS",
             "SKIP_INTERVAL_MS", "ROOM_MAX_MSGS", "ROOM_IDLE_MS",
             "BAN_AFTER_VIOLATIONS", "BAN_MS", "MAX_OUTBUF",
-            "DEVROULETTE_ALLOW_DEBUG", "STATE_DIR", "CONTROL_SOCKET")
+            "DEVROULETTE_ALLOW_DEBUG", "STATE_DIR", "CONTROL_SOCKET",
+            "PREFORK")
 
 # Every timer is set explicitly; limits that a test does not exercise are
 # set so they cannot interfere (large caps, short intervals).
@@ -52,6 +55,7 @@ BASE_SETTINGS = {
     "BAN_MS": "900000",
     "MAX_OUTBUF": "65536",
     "DEVROULETTE_ALLOW_DEBUG": "0",
+    "PREFORK": os.environ.get("DR_PREFORK", "1"),
 }
 
 SANITIZER_RE = re.compile(r"AddressSanitizer|LeakSanitizer|"

@@ -1,0 +1,220 @@
+/*
+ * Handoff between fronts (D43).  With PREFORK fronts, the kernel spreads
+ * connections over their listening sockets without regard to who the
+ * client is, and behind a proxy it cannot know.  Per-IP limits are only
+ * exact if one front sees every socket of an address, so each address has
+ * an owner (a keyed hash of its key), and a front that reads an upgrade
+ * for an address it does not own passes the connection there: the
+ * descriptor, the bytes read so far and the handshake's deadline, in one
+ * SOCK_SEQPACKET datagram.  The owner admits it as if it had accepted it.
+ * Requests that are not upgrades are answered where they arrive.
+ */
+
+#include <sys/types.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+
+#include "relay.h"
+
+#define HAND_DATA_MAX	(HTTP_HEAD_MAX + RELAY_READ_MAX)
+#define HAND_BATCH	64	/* datagrams per wakeup */
+
+struct hand_msg {
+	struct ipkey	 hm_peer;	/* the TCP peer, as accepted */
+	uint8_t		 hm_pad[7];
+	uint64_t	 hm_deadline;	/* the handshake's, mono_ms() */
+	uint32_t	 hm_headlen;
+	uint32_t	 hm_len;	/* head and what followed it */
+};
+
+static void	 relay_hand_recv(evutil_socket_t, short, void *);
+static int	 relay_hand_one(int);
+
+static struct {
+	uint32_t	 h_count;
+	int		 h_fd[PREFORK_MAX];
+	struct event	 h_ev[PREFORK_MAX];
+	uint8_t		 h_key[16];
+} hand;
+
+/* Datagrams land here; the head is parsed where it lies. */
+static uint8_t	 hand_buf[sizeof(struct hand_msg) + HAND_DATA_MAX];
+
+void
+relay_hand_init(const struct front_setup *fu)
+{
+	uint32_t	 i;
+
+	hand.h_count = fu->fu_count;
+	memcpy(hand.h_key, fu->fu_ownerkey, sizeof(hand.h_key));
+	for (i = 0; i < PREFORK_MAX; i++) {
+		hand.h_fd[i] = i < hand.h_count ? fu->fu_hand[i] : -1;
+		if (hand.h_fd[i] == -1)
+			continue;
+		event_assign(&hand.h_ev[i], front->f_base, hand.h_fd[i],
+		    EV_READ | EV_PERSIST, relay_hand_recv, NULL);
+		if (event_add(&hand.h_ev[i], NULL) == -1)
+			fatalx("%s: event_add", __func__);
+	}
+}
+
+/* Handoffs that arrive from now on are dropped: we are leaving too. */
+void
+relay_hand_shutdown(void)
+{
+	uint32_t	 i;
+
+	for (i = 0; i < PREFORK_MAX; i++)
+		if (hand.h_fd[i] != -1)
+			event_del(&hand.h_ev[i]);
+}
+
+uint32_t
+relay_hand_owner(const struct ipkey *ik)
+{
+	if (hand.h_count <= 1)
+		return (0);
+	return (addr_owner(ik, hand.h_key) % hand.h_count);
+}
+
+/*
+ * Send c to front `to' and forget it here.  If the datagram cannot go
+ * (the owner's queue is full, or it is gone), the client hears 503 and
+ * may retry: better than admitting it where its limits are not kept.
+ */
+void
+relay_hand_off(struct conn *c, uint32_t to, const uint8_t *buf,
+    size_t headlen, size_t len)
+{
+	struct hand_msg	 hm;
+	struct msghdr	 msg;
+	struct iovec	 iov[2];
+	struct cmsghdr	*cm;
+	union {
+		struct cmsghdr	 hdr;
+		uint8_t		 buf[CMSG_SPACE(sizeof(int))];
+	} cmsgbuf;
+	ssize_t		 n;
+
+	if (to >= hand.h_count || hand.h_fd[to] == -1 || len > HAND_DATA_MAX)
+		fatalx("%s: front %u, %zu bytes", __func__, to, len);
+	memset(&hm, 0, sizeof(hm));
+	hm.hm_peer = c->c_peer;
+	hm.hm_deadline = c->c_deadline;
+	hm.hm_headlen = headlen;
+	hm.hm_len = len;
+	iov[0].iov_base = &hm;
+	iov[0].iov_len = sizeof(hm);
+	iov[1].iov_base = (void *)(uintptr_t)buf;
+	iov[1].iov_len = len;
+	memset(&msg, 0, sizeof(msg));
+	memset(&cmsgbuf, 0, sizeof(cmsgbuf));
+	msg.msg_iov = iov;
+	msg.msg_iovlen = 2;
+	msg.msg_control = cmsgbuf.buf;
+	msg.msg_controllen = sizeof(cmsgbuf.buf);
+	cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &c->c_fd, sizeof(int));
+
+	do {
+		n = sendmsg(hand.h_fd[to], &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+	} while (n == -1 && errno == EINTR);
+	explicit_bzero(&hm, sizeof(hm));
+	if (n == -1) {
+		log_warn("%s: to front%u", __func__, to);
+		relay_http_answer(c, 503, NULL);
+		return;
+	}
+	relay_close(c, "handed over");
+}
+
+static void
+relay_hand_recv(evutil_socket_t fd, short events, void *arg)
+{
+	int	 i;
+
+	for (i = 0; i < HAND_BATCH; i++)
+		if (relay_hand_one(fd) == -1)
+			return;
+}
+
+/*
+ * One datagram: -1 when there are no more.  Fronts are our own processes:
+ * a datagram of the wrong shape is a bug, and fatal, as on any IPC.
+ */
+static int
+relay_hand_one(int fd)
+{
+	struct hand_msg	 hm;
+	struct msghdr	 msg;
+	struct iovec	 iov;
+	struct cmsghdr	*cm;
+	union {
+		struct cmsghdr	 hdr;
+		uint8_t		 buf[CMSG_SPACE(sizeof(int))];
+	} cmsgbuf;
+	struct conn	*c;
+	ssize_t		 n;
+	int		 s = -1;
+
+	iov.iov_base = hand_buf;
+	iov.iov_len = sizeof(hand_buf);
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cmsgbuf.buf;
+	msg.msg_controllen = sizeof(cmsgbuf.buf);
+	if ((n = recvmsg(fd, &msg, MSG_DONTWAIT)) == -1) {
+		if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
+			return (errno == EINTR ? 0 : -1);
+		fatal("%s: recvmsg", __func__);
+	}
+	if (n == 0)
+		fatalx("%s: a front closed its handoff socket", __func__);
+	for (cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm))
+		if (cm->cmsg_level == SOL_SOCKET &&
+		    cm->cmsg_type == SCM_RIGHTS &&
+		    cm->cmsg_len == CMSG_LEN(sizeof(int)) && s == -1)
+			memcpy(&s, CMSG_DATA(cm), sizeof(int));
+		else
+			fatalx("%s: unexpected control message", __func__);
+	if ((size_t)n < sizeof(hm) || (msg.msg_flags & MSG_TRUNC))
+		fatalx("%s: short or truncated datagram", __func__);
+	memcpy(&hm, hand_buf, sizeof(hm));
+	if (hm.hm_len != (size_t)n - sizeof(hm) || hm.hm_headlen == 0 ||
+	    hm.hm_headlen > hm.hm_len || hm.hm_headlen > HTTP_HEAD_MAX ||
+	    (hm.hm_peer.ik_family != AF_INET &&
+	    hm.hm_peer.ik_family != AF_INET6))
+		fatalx("%s: malformed handoff", __func__);
+	if (s == -1) {
+		/* MSG_CTRUNC: out of descriptors; the client is lost. */
+		log_warnx("%s: a handed connection was lost (%s)", __func__,
+		    (msg.msg_flags & MSG_CTRUNC) ? "no descriptor left" :
+		    "no descriptor");
+		explicit_bzero(hand_buf, n);
+		return (0);
+	}
+	if (front->f_shutdown) {
+		close(s);
+		explicit_bzero(hand_buf, n);
+		return (0);
+	}
+	c = relay_conn_make(s, &hm.hm_peer, hm.hm_deadline);
+	c->c_flags |= CF_ADOPTED;
+	relay_http_head(c, hand_buf + sizeof(hm), hm.hm_headlen, hm.hm_len);
+	explicit_bzero(hand_buf, n);
+	explicit_bzero(&hm, sizeof(hm));
+	return (0);
+}
