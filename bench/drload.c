@@ -89,8 +89,10 @@ main(int argc, char *argv[])
 	struct proc_usage	 u0, u1, u2, u3, u4;
 	struct in_addr		 ia;
 	struct rusage		 ru;
-	uint64_t		 t0, t1, t3, t4, gen3, gen4, busy3, busy4;
-	double			 other;
+	struct rlimit		 rl;
+	uint64_t		 t0, t1, t3, t4, gen3, gen4, idle3, idle4;
+	double			 other, busy;
+	long			 ncpu;
 	uint32_t		 i;
 	double			 ramp_s;
 	int			 ch;
@@ -165,6 +167,20 @@ main(int argc, char *argv[])
 		fprintf(stderr, "drload: too many source addresses\n");
 		return (2);
 	}
+	/* Each worker holds its sockets and a few files more. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur !=
+	    RLIM_INFINITY && (conf.lc_conns + conf.lc_workers - 1) /
+	    conf.lc_workers + 64 > rl.rlim_cur) {
+		fprintf(stderr, "drload: %u connections per worker, %llu "
+		    "open files allowed: use more workers (-w)\n",
+		    (conf.lc_conns + conf.lc_workers - 1) / conf.lc_workers,
+		    (unsigned long long)rl.rlim_cur);
+		return (2);
+	}
 	signal(SIGPIPE, SIG_IGN);
 	memset(&u0, 0, sizeof(u0));
 	u1 = u2 = u3 = u4 = u0;
@@ -200,7 +216,7 @@ main(int argc, char *argv[])
 	if (conf.lc_pid != 0)
 		(void)proc_usage(conf.lc_pid, &u3);
 	gen3 = gen_cpu_us();
-	busy3 = machine_busy_us();
+	idle3 = machine_idle_us();
 	t3 = mono_us();
 	/* For whoever profiles the server meanwhile (bench/profile.sh). */
 	printf("window open: %u s\n", conf.lc_window);
@@ -210,7 +226,7 @@ main(int argc, char *argv[])
 	if (conf.lc_pid != 0)
 		(void)proc_usage(conf.lc_pid, &u4);
 	gen4 = gen_cpu_us();
-	busy4 = machine_busy_us();
+	idle4 = machine_idle_us();
 	t4 = mono_us();
 	if (wait_all(MSG_REPORT, t4 + 30000000ULL) == -1)
 		fatalx("workers did not report");
@@ -221,8 +237,11 @@ main(int argc, char *argv[])
 	(void)getrusage(RUSAGE_CHILDREN, &ru);
 
 	/* What else ran on the machine meanwhile: it skews every figure. */
-	other = (double)busy4 - (double)busy3 - cpu_us(&u3, &u4) -
-	    ((double)gen4 - (double)gen3);
+	if ((ncpu = sysconf(_SC_NPROCESSORS_ONLN)) < 1)
+		ncpu = 1;
+	busy = (double)ncpu * (double)(t4 - t3) -
+	    ((double)idle4 - (double)idle3);
+	other = busy - cpu_us(&u3, &u4) - ((double)gen4 - (double)gen3);
 	report(ramp_s, &u0, &u1, &u2, &u3, &u4, (double)(t4 - t3) / 1e6,
 	    ((double)gen4 - (double)gen3) / (double)(t4 - t3) * 100,
 	    other > 0 ? other / (double)(t4 - t3) * 100 : 0);

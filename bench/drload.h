@@ -126,6 +126,6 @@ struct proc_usage {
 	uint64_t	 pu_stime;
 };
 int	 proc_usage(pid_t, struct proc_usage *);
-uint64_t machine_busy_us(void);
+uint64_t machine_idle_us(void);
 
 #endif /* DR_DRLOAD_H */

@@ -4,8 +4,13 @@
 # each server fresh on its own port with the same settings; then a table of
 # the figures and their ratios.  Loopback only.
 #
-#   BENCH_LADDER	connections per rung (default "1000 10000 18000")
+#   BENCH_LADDER	connections per rung (default "1000 10000 18000 50000")
 #   BENCH_SERVERS	which servers (default "dr node floor")
+#   BENCH_PREFORK	devrouletted's PREFORK, its front processes (default:
+#			1 up to 18,000 connections, above that
+#			ceil(conns / 15,000) and at least 2)
+#   BENCH_PREFORK_COMPARE  a rung run with PREFORK=1 and PREFORK=2 both
+#			(default 18000; empty for none): what prefork buys
 #   BENCH_WINDOW	measured seconds per run (default 15)
 #   BENCH_POW_BITS	POW_BITS for every server (default 8)
 #   DRLOAD, DEVROULETTED, SHARED, NODE_PEER	where things are
@@ -13,10 +18,16 @@ set -u
 cd "$(dirname "$0")/.."
 top=$(pwd)
 
-ladder=${BENCH_LADDER:-1000 10000 18000}
+ladder=${BENCH_LADDER:-1000 10000 18000 50000}
 servers=${BENCH_SERVERS:-dr node floor}
 window=${BENCH_WINDOW:-15}
 bits=${BENCH_POW_BITS:-8}
+prefork=${BENCH_PREFORK:-}
+compare=${BENCH_PREFORK_COMPARE-18000}
+# A process may hold 20,000 open files (hard limit): one process serves
+# 18,000 connections with room to spare, and a front 15,000.
+single_max=18000
+front_max=15000
 drload=${DRLOAD:-build/plain/bench/drload}
 daemon=${DEVROULETTED:-bin/devrouletted}
 shared=${SHARED:-$top/../shared}
@@ -30,6 +41,16 @@ mkdir -p "$out" "$logs"
 : >"$results"
 # The front and each server hold a socket per connection.
 ulimit -n 20000 2>/dev/null || true
+case $prefork in
+''|[1-9]|1[0-6])	;;
+*)	echo "bench: BENCH_PREFORK must be 1..16"; exit 1 ;;
+esac
+# A daemon without the setting ignores it: run it with one front only.
+if grep -q PREFORK "$daemon" 2>/dev/null; then
+	has_prefork=1
+else
+	has_prefork=0
+fi
 
 [ -x "$drload" ] || { echo "bench: no $drload (make bench builds it)"; exit 1; }
 [ -x "$daemon" ] || { echo "bench: no $daemon"; exit 1; }
@@ -64,6 +85,39 @@ have() {	# server: can it run here?
 	esac
 }
 
+fronts_for() {	# conns: PREFORK for this rung
+	if [ -n "$prefork" ]; then
+		echo "$prefork"
+	elif [ "$1" -le $single_max ]; then
+		echo 1
+	else
+		f=$((($1 + front_max - 1) / front_max))
+		[ $f -ge 2 ] || f=2
+		echo $f
+	fi
+}
+
+# The runs of devrouletted at a rung: its PREFORK, and at the comparison
+# rung 1 and 2 as well.
+dr_runs() {	# conns
+	f=$(fronts_for "$1")
+	if [ "$1" = "$compare" ]; then
+		for g in 1 2; do
+			[ $g -eq "$f" ] || f="$f $g"
+		done
+		f=$(printf '%s\n' $f | sort -n | tr '\n' ' ')
+	fi
+	echo $f
+}
+
+nprocs() {	# pid: the process and its descendants
+	n=1
+	for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+		n=$((n + $(nprocs "$c")))
+	done
+	echo $n
+}
+
 listening() {	# port
 	[ -n "$(ss -Htln "sport = :$1" 2>/dev/null)" ]
 }
@@ -76,14 +130,14 @@ free_port() {
 	done
 }
 
-start() {	# server logfile: sets pid
+start() {	# server logfile [prefork]: sets pid
 	st=$logs/state-$1-$port
 	mkdir -p "$st"
 	export HOST=127.0.0.1 PORT=$port POW_BITS=$bits \
 	    MAX_TOTAL_SOCKETS=100000 STATE_DIR=$st \
 	    CONTROL_SOCKET=$st/ctl.sock
 	case $1 in
-	dr)	"$daemon" -d >"$2" 2>&1 & ;;
+	dr)	PREFORK=${3:-1} "$daemon" -d >"$2" 2>&1 & ;;
 	node)	node "$nodepeer/server.js" >"$2" 2>&1 & ;;
 	floor)	"$floor" >"$2" 2>&1 & ;;
 	esac
@@ -111,8 +165,29 @@ stop() {	# pid
 	wait "$1" 2>/dev/null
 }
 
+run() {	# server conns label [prefork]
+	free_port
+	log=$logs/$(echo "$3" | tr / -)-$2
+	start "$1" "$log.server" "${4:-}" || return
+	echo "== $3, $2 connections"
+	if [ "$1" = dr ]; then
+		sleep 0.5
+		np=$(nprocs "$pid")
+		echo "   devrouletted: PREFORK=${4:-1}, $np processes" \
+		    "(parent, matcher, fronts)"
+	fi
+	timeout 300 "$drload" -n "$2" -t "$window" -P "$pid" \
+	    -l "$3" 127.0.0.1 "$port" >"$log.drload" 2>&1
+	grep -v '^RESULT\|^window open' "$log.drload" | sed 's/^/   /'
+	grep '^RESULT' "$log.drload" >>"$results"
+	stop "$pid"
+	sleep 1
+}
+
 echo "bench: ladder $ladder; servers $servers; window ${window}s;" \
     "POW_BITS=$bits; $(nproc) cores"
+[ $has_prefork -eq 1 ] ||
+    echo "bench: $daemon has no PREFORK setting: one front process only"
 echo "bench: logs in $logs"
 for n in $ladder; do
 	for s in $servers; do
@@ -120,16 +195,34 @@ for n in $ladder; do
 			echo "bench: $s unavailable, skipped"
 			continue
 		fi
-		free_port
-		log=$logs/$s-$n
-		start "$s" "$log.server" || continue
-		echo "== $s, $n connections"
-		timeout 300 "$drload" -n "$n" -t "$window" -P "$pid" \
-		    -l "$s" 127.0.0.1 "$port" >"$log.drload" 2>&1
-		grep -v '^RESULT\|^window open' "$log.drload" | sed 's/^/   /'
-		grep '^RESULT' "$log.drload" >>"$results"
-		stop "$pid"
-		sleep 1
+		if [ "$s" != dr ]; then
+			if [ "$n" -gt $single_max ]; then
+				echo "bench: $s skipped at $n connections: it is" \
+				    "one process, and a process may hold 20,000" \
+				    "open files"
+				continue
+			fi
+			run "$s" "$n" "$s"
+			continue
+		fi
+		for f in $(dr_runs "$n"); do
+			if [ "$f" -gt 1 ] && [ $has_prefork -eq 0 ]; then
+				echo "bench: dr with PREFORK=$f skipped at $n" \
+				    "connections: $daemon has no PREFORK"
+				continue
+			fi
+			if [ $((n / f)) -gt $single_max ]; then
+				echo "bench: dr with PREFORK=$f skipped at $n" \
+				    "connections: over $single_max a front, and" \
+				    "a process may hold 20,000 open files"
+				continue
+			fi
+			if [ "$f" -eq 1 ]; then
+				run dr "$n" dr 1
+			else
+				run dr "$n" "dr/p$f" "$f"
+			fi
+		done
 	done
 done
 
