@@ -147,6 +147,8 @@ main(int argc, char *argv[])
 	proc_user_init(DR_USER);
 	/* The control socket first: a listening TCP port means ready. */
 	p.p_ctlfd = control_init(env->s_control_socket, DR_USER);
+	for (i = 0; i < PREFORK_MAX; i++)
+		lfd[i] = -1;
 	parent_listen(env, lfd, env->s_prefork);
 
 	if (!debug && daemon(1, 0) == -1)
