@@ -425,7 +425,7 @@ report(double ramp_s, const struct proc_usage *u0,
 {
 	static struct load_report	 all;
 	const struct load_report	*r;
-	uint64_t			 errs = 0;
+	uint64_t			 errs = 0, errs_win = 0;
 	uint32_t			 i, ready = 0, failed = 0;
 	double				 per_conn = 0, cpu_setup = 0;
 	double				 cpu_join = 0, cpu_msg = 0;
@@ -447,8 +447,10 @@ report(double ramp_s, const struct proc_usage *u0,
 		all.lr_ended += r->lr_ended;
 		if (r->lr_lastclose != 0)
 			all.lr_lastclose = r->lr_lastclose;
-		for (j = 0; j < LE_MAX; j++)
+		for (j = 0; j < LE_MAX; j++) {
 			all.lr_err[j] += r->lr_err[j];
+			all.lr_err_win[j] += r->lr_err_win[j];
+		}
 		hist_merge(&all.lr_setup, &r->lr_setup);
 		hist_merge(&all.lr_burst, &r->lr_burst);
 		hist_merge(&all.lr_rejoin, &r->lr_rejoin);
@@ -457,8 +459,10 @@ report(double ramp_s, const struct proc_usage *u0,
 	errbuf[0] = '\0';
 	for (j = k = 0; j < LE_MAX; j++) {
 		/* state: a msg or skip crossing the room's end (section 3). */
-		if (j != LE_ERR_STATE)
+		if (j != LE_ERR_STATE) {
 			errs += all.lr_err[j];
+			errs_win += all.lr_err_win[j];
+		}
 		if (all.lr_err[j] == 0 || o < 0 ||
 		    (size_t)o >= sizeof(errbuf))
 			continue;
@@ -500,7 +504,8 @@ report(double ramp_s, const struct proc_usage *u0,
 	printf("message latency ms: p50 %.3f p99 %.3f p99.9 %.3f max %.3f\n",
 	    MS(hist_pct(&all.lr_msg, 50)), MS(hist_pct(&all.lr_msg, 99)),
 	    MS(hist_pct(&all.lr_msg, 99.9)), MS(all.lr_msg.h_max));
-	printf("errors: %s\n", errbuf);
+	printf("errors: %s (%llu of them in the window)\n", errbuf,
+	    (unsigned long long)errs_win);
 	printf("machine in the window: generator %.0f%% of a core, anything "
 	    "else %.0f%%\n", gen_pct, other_pct);
 	if (conf.lc_pid != 0) {
@@ -522,7 +527,8 @@ report(double ramp_s, const struct proc_usage *u0,
 	    "setup_max=%.2f join_p50=%.2f join_p99=%.2f join_max=%.2f "
 	    "rejoin_p50=%.2f rejoin_p99=%.2f msgs=%llu msg_rate=%.0f "
 	    "lat_p50=%.3f lat_p99=%.3f lat_p999=%.3f lat_max=%.3f "
-	    "errors=%llu error_kinds=%s rss_base=%llu rss=%llu "
+	    "errors=%llu errors_window=%llu error_kinds=%s rss_base=%llu "
+	    "rss=%llu "
 	    "bytes_per_conn=%.0f cpu_setup_us=%.1f cpu_join_us=%.1f "
 	    "cpu_msg_us=%.2f cpu_window_pct=%.0f gen_pct=%.0f other_pct=%.0f\n",
 	    conf.lc_label, conf.lc_conns, all.lr_held, ready, failed, ramp_s,
@@ -535,7 +541,7 @@ report(double ramp_s, const struct proc_usage *u0,
 	    (unsigned long long)all.lr_recv, (double)all.lr_recv / win_s,
 	    MS(hist_pct(&all.lr_msg, 50)), MS(hist_pct(&all.lr_msg, 99)),
 	    MS(hist_pct(&all.lr_msg, 99.9)), MS(all.lr_msg.h_max),
-	    (unsigned long long)errs, errbuf,
+	    (unsigned long long)errs, (unsigned long long)errs_win, errbuf,
 	    (unsigned long long)u0->pu_rss, (unsigned long long)u4->pu_rss,
 	    per_conn, cpu_setup, cpu_join, cpu_msg,
 	    conf.lc_pid != 0 ? cpu_us(u3, u4) / 1e4 / win_s : 0, gen_pct,

@@ -69,6 +69,7 @@ struct load_report {
 	uint64_t	 lr_recv;	/* msg received in the window */
 	uint64_t	 lr_ended;	/* ended received in the window */
 	uint64_t	 lr_err[LE_MAX];
+	uint64_t	 lr_err_win[LE_MAX];	/* of which in the window */
 	struct hist	 lr_setup;	/* TCP connect to ready */
 	struct hist	 lr_burst;	/* first join to matched */
 	struct hist	 lr_rejoin;	/* later joins to matched, window */

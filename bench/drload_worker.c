@@ -171,8 +171,11 @@ lbuf_drain(struct lbuf *b, size_t n)
 static void
 lc_err(int e)
 {
-	if (e >= 0 && e < LE_MAX)
-		wk.w_rep.lr_err[e]++;
+	if (e < 0 || e >= LE_MAX)
+		return;
+	wk.w_rep.lr_err[e]++;
+	if (wk.w_phase == PH_WINDOW)
+		wk.w_rep.lr_err_win[e]++;
 }
 
 void

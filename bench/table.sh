@@ -12,6 +12,14 @@ set -eu
 
 awk '
 function v(k) { return (k in f) ? f[k] : "-" }
+# Errors over the whole run, and of them in the window where drload says.
+function errs() {
+	if (!("errors" in f))
+		return "-"
+	if (f["errors"] == 0 || !("errors_window" in f))
+		return f["errors"]
+	return f["errors"] " (" f["errors_window"] " in the window)"
+}
 {
 	delete f
 	for (i = 2; i <= NF; i++) {
@@ -33,7 +41,7 @@ function v(k) { return (k in f) ? f[k] : "-" }
 	p999[key] = f["lat_p999"]; rate[key] = f["setup_rate"]
 	sp99[key] = f["setup_p99"]; jp99[key] = f["join_p99"]
 	rows[++nr] = sprintf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s / %s / %s | %s | %.1f | %s | %s | %s |",
-	    n, s, v("held"), v("errors"), v("setup_rate"), v("cpu_setup_us"),
+	    n, s, v("held"), errs(), v("setup_rate"), v("cpu_setup_us"),
 	    v("setup_p99"), v("join_p99"), v("msg_rate"), v("lat_p50"),
 	    v("lat_p99"), v("lat_p999"), v("lat_max"), v("bytes_per_conn"),
 	    f["rss"] / 1048576, v("cpu_msg_us"), v("cpu_window_pct"),
