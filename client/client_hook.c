@@ -264,6 +264,7 @@ hook_message(const char *verb, const struct hook_input *hi, uint8_t *buf,
 static void
 hook_spawn(const char *self, const uint8_t *msg, size_t len)
 {
+	char	path[PATH_MAX];
 	pid_t	pid;
 	int	p[2], fd;
 
@@ -294,7 +295,12 @@ hook_spawn(const char *self, const uint8_t *msg, size_t len)
 			dup2(fd, STDERR_FILENO);
 		}
 		closefrom(AGENT_HANDOFF_FD + 1);
-		execl(self, "devroulette", "agent", "--handoff", (char *)NULL);
+		/*
+		 * Where the kernel cannot tell the agent its own path, its
+		 * argv[0] must (self_path()).
+		 */
+		execl(self, exe_path(path, sizeof(path)) == 0 ? "devroulette" :
+		    self, "agent", "--handoff", (char *)NULL);
 		_exit(0);
 	}
 	close(p[0]);

@@ -908,7 +908,8 @@ def test_one_agent(tmp, srv):
                 st = f.read()
         except OSError:
             continue
-        if (cmd[:1] and cmd[0] == b"devroulette" and b"agent" in cmd and
+        if (cmd[:1] and os.path.basename(cmd[0]) == b"devroulette" and
+                b"agent" in cmd and
                 "\nState:\tZ" not in st and
                 os.environ.get("HOME", "") is not None and
                 "PPid:\t%d\n" % me in st):
