@@ -1027,6 +1027,15 @@ def hand_agent(a, name, env):
     return p, log
 
 
+def exit_code(p, timeout=10):
+    """A hand-started agent's exit status; killed if it does not exit."""
+    try:
+        return p.wait(timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        return p.wait()
+
+
 def logged(path, text):
     try:
         with open(path) as f:
@@ -1058,11 +1067,7 @@ def test_idle_race(tmp):
           "race: a task sent as the agent was exiting keeps it, with the "
           "task", open(log).read())
     t.stop()
-    try:
-        rc = p.wait(10)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        rc = p.wait()
+    rc = exit_code(p)
     check(rc == 0 and lock_free(lock) and not os.path.exists(sock),
           "race: once the task stops, idle again: exits")
 
@@ -1073,11 +1078,7 @@ def test_idle_race(tmp):
           not os.path.exists(sock), "race: the socket's name goes first")
     t = Task(a, "irace2")
     t.prompt()
-    try:
-        rc = p.wait(10)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        rc = p.wait()
+    rc = exit_code(p)
     check(rc == 0, "race: the old agent exits", rc)
     check(wait_until(lambda: a.alive() and a.pid() != p.pid and
                      os.path.exists(sock), 6) and
