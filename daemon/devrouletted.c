@@ -56,6 +56,7 @@ static void	 proc_child_signals(void);
 static void	 parent_loop_init(struct parent *);
 static void	 parent_listen(const struct settings *, int *, uint32_t);
 static int	 parent_socket(const struct addrinfo *, int);
+static void	 parent_sndbuf(int, int);
 static void	 parent_mesh(uint32_t, int [PREFORK_MAX][PREFORK_MAX]);
 static void	 parent_fork(struct parent *, const int *);
 static void	 parent_mesh_close(int [PREFORK_MAX][PREFORK_MAX], uint32_t,
@@ -279,11 +280,24 @@ parent_socket(const struct addrinfo *ai, int reuseport)
 	return (fd);
 }
 
+/*
+ * Room for a burst of handoffs in flight (a few hundred bytes each, plus
+ * the kernel's overhead), beyond net.core.wmem_max if we are root; a
+ * front whose handoff does not fit answers 503.
+ */
+static void
+parent_sndbuf(int fd, int sz)
+{
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) ==
+	    -1)
+		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+}
+
 /* hand[i][j]: front i's end of the handoff socket it shares with j. */
 static void
 parent_mesh(uint32_t n, int hand[PREFORK_MAX][PREFORK_MAX])
 {
-	int		 sp[2], sz = 1024 * 1024;
+	int		 sp[2], sz = 4 * 1024 * 1024;
 	uint32_t	 i, j;
 
 	for (i = 0; i < PREFORK_MAX; i++)
@@ -294,11 +308,8 @@ parent_mesh(uint32_t n, int hand[PREFORK_MAX][PREFORK_MAX])
 			if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK,
 			    0, sp) == -1)
 				fatal("socketpair");
-			/* Room for many handoffs in flight; best effort. */
-			(void)setsockopt(sp[0], SOL_SOCKET, SO_SNDBUF, &sz,
-			    sizeof(sz));
-			(void)setsockopt(sp[1], SOL_SOCKET, SO_SNDBUF, &sz,
-			    sizeof(sz));
+			parent_sndbuf(sp[0], sz);
+			parent_sndbuf(sp[1], sz);
 			hand[i][j] = sp[0];
 			hand[j][i] = sp[1];
 		}

@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -36,6 +37,7 @@ struct hand_msg {
 	uint32_t	 hm_len;	/* head and what followed it */
 };
 
+static void	 relay_hand_failed(uint32_t);
 static void	 relay_hand_recv(evutil_socket_t, short, void *);
 static int	 relay_hand_one(int);
 
@@ -44,6 +46,9 @@ static struct {
 	int		 h_fd[PREFORK_MAX];
 	struct event	 h_ev[PREFORK_MAX];
 	uint8_t		 h_key[16];
+	uint64_t	 h_failed;	/* since the last log line */
+	uint64_t	 h_logged;	/* when that was, mono_ms() */
+	int		 h_testfail;	/* regress: every handoff fails */
 } hand;
 
 /* Datagrams land here; the head is parsed where it lies. */
@@ -56,6 +61,9 @@ relay_hand_init(const struct front_setup *fu)
 
 	hand.h_count = fu->fu_count;
 	memcpy(hand.h_key, fu->fu_ownerkey, sizeof(hand.h_key));
+#ifdef DR_TESTHOOKS
+	hand.h_testfail = getenv("DR_TEST_HANDOFF_FAIL") != NULL;
+#endif
 	for (i = 0; i < PREFORK_MAX; i++) {
 		hand.h_fd[i] = i < hand.h_count ? fu->fu_hand[i] : -1;
 		if (hand.h_fd[i] == -1)
@@ -128,16 +136,39 @@ relay_hand_off(struct conn *c, uint32_t to, const uint8_t *buf,
 	cm->cmsg_len = CMSG_LEN(sizeof(int));
 	memcpy(CMSG_DATA(cm), &c->c_fd, sizeof(int));
 
-	do {
-		n = sendmsg(hand.h_fd[to], &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-	} while (n == -1 && errno == EINTR);
+	if (hand.h_testfail) {
+		n = -1;
+		errno = EAGAIN;
+	} else {
+		do {
+			n = sendmsg(hand.h_fd[to], &msg,
+			    MSG_DONTWAIT | MSG_NOSIGNAL);
+		} while (n == -1 && errno == EINTR);
+	}
 	explicit_bzero(&hm, sizeof(hm));
 	if (n == -1) {
-		log_warn("%s: to front%u", __func__, to);
+		relay_hand_failed(to);
 		relay_http_answer(c, 503, NULL);
 		return;
 	}
 	relay_close(c, "handed over");
+}
+
+/* A burst of failures is one log line a second, with its count. */
+static void
+relay_hand_failed(uint32_t to)
+{
+	uint64_t	 now = mono_ms();
+	int		 saved = errno;
+
+	hand.h_failed++;
+	if (now - hand.h_logged < 1000)
+		return;
+	errno = saved;
+	log_warn("handoff to front%u failed (%llu since the last report), "
+	    "answered 503", to, (unsigned long long)hand.h_failed);
+	hand.h_failed = 0;
+	hand.h_logged = now;
 }
 
 static void

@@ -199,3 +199,29 @@ async def test_a_second_daemon_cannot_share_the_port(start_server, tmp_path):
     assert r.returncode != 0
     assert "bind" in r.stderr, r.stderr
     await client(srv)                    # the first one is unharmed
+
+
+async def test_a_handoff_that_cannot_go_is_503_and_costs_nothing(
+        tmp_path, monkeypatch):
+    """
+    The test hook makes every handoff fail as a full queue would: the
+    client hears 503, the count of open WebSockets does not leak, and the
+    log says so once, without addresses.
+    """
+    from test_sandbox import hooks_daemon
+    from drserver import Server
+    monkeypatch.setenv("DEVROULETTED", str(hooks_daemon()))
+    srv = Server(tmp_path / "hooks", {"DR_TEST_HANDOFF_FAIL": "1",
+                                      "PREFORK": str(FRONTS),
+                                      "MAX_TOTAL_SOCKETS": "100"}).start()
+    try:
+        ips = [fresh_ip() for _ in range(30)]
+        got = await asyncio.gather(*(status_of(srv, ip) for ip in ips))
+        assert set(got) == {101, 503}, got
+        assert ctl_json(srv, "stats")["sockets"] == got.count(101)
+        out = srv.output()
+        assert "handoff to front" in out and "answered 503" in out, out
+        for ip in ips:
+            assert ip not in out
+    finally:
+        srv.stop()
