@@ -33,6 +33,8 @@
 
 #define RELAY_ACCEPT_BATCH	64	/* accept(2) calls per wakeup */
 #define RELAY_IDS_MIN		1024
+#define RELAY_HS_MIN		1024	/* heads in progress at least (D44) */
+#define RELAY_HS_LOG_MS		10000
 
 static void	 relay_accept(evutil_socket_t, short, void *);
 static void	 relay_accept_pause(void);
@@ -48,6 +50,8 @@ static void	 relay_http_input(struct conn *, uint8_t *, size_t);
 static void	 relay_admit(struct conn *, const struct http_req *,
 		    const struct ipkey *);
 static int	 relay_open_take(void);
+static void	 relay_hs_evict(void);
+static void	 relay_hs_leave(struct conn *);
 static void	 relay_open_give(void);
 static void	 relay_open(struct conn *, struct ipent *, const char *,
 		    size_t);
@@ -110,6 +114,7 @@ relay_main(const struct settings *conf, const struct front_setup *fu)
 	TAILQ_INIT(&f->f_conns);
 	TAILQ_INIT(&f->f_flushq);
 	TAILQ_INIT(&f->f_reapq);
+	TAILQ_INIT(&f->f_hs);
 
 	if ((f->f_base = event_base_new()) == NULL)
 		fatalx("%s: event_base_new", __func__);
@@ -136,6 +141,9 @@ relay_main(const struct settings *conf, const struct front_setup *fu)
 	    conf->s_max_total_sockets : RELAY_IPS_SPARE);
 	f->f_ips.it_max = (f->f_ips.it_max + fu->fu_count - 1) /
 	    fu->fu_count;
+	/* D44: as many heads in progress as open WebSockets, or 1024. */
+	f->f_hsmax = conf->s_max_total_sockets > RELAY_HS_MIN ?
+	    conf->s_max_total_sockets : RELAY_HS_MIN;
 	f->f_idmask = RELAY_IDS_MIN - 1;
 	f->f_ids = xcalloc(RELAY_IDS_MIN, sizeof(*f->f_ids));
 	if ((f->f_reserve = dup(fd_listen)) == -1)
@@ -263,6 +271,8 @@ relay_conn_make(int s, const struct ipkey *peer, uint64_t deadline)
 {
 	struct conn	*c;
 
+	if (front->f_nhs >= front->f_hsmax)
+		relay_hs_evict();
 	c = xcalloc(1, sizeof(*c));
 	c->c_fd = s;
 	c->c_state = CS_HTTP;
@@ -275,8 +285,46 @@ relay_conn_make(int s, const struct ipkey *peer, uint64_t deadline)
 	c->c_deadline = deadline;
 	TAILQ_INSERT_TAIL(&front->f_conns, c, c_entry);
 	front->f_nconns++;
+	TAILQ_INSERT_TAIL(&front->f_hs, c, c_hsentry);
+	c->c_flags |= CF_HSLIST;
+	front->f_nhs++;
 	relay_timer_arm(c);
 	return (c);
+}
+
+/*
+ * D44: the oldest head in progress makes way for a new connection, so
+ * that slow or silent clients cannot hold more memory and descriptors
+ * than open WebSockets may, nor keep newer clients out.
+ */
+static void
+relay_hs_evict(void)
+{
+	struct conn	*old = TAILQ_FIRST(&front->f_hs);
+	uint64_t	 now;
+
+	if (old == NULL)
+		return;
+	relay_close(old, "oldest handshake dropped");
+	front->f_hsdropped++;
+	now = mono_ms();
+	if (now - front->f_hslogged >= RELAY_HS_LOG_MS) {
+		log_info("%llu unfinished handshakes dropped for newer "
+		    "connections", (unsigned long long)front->f_hsdropped);
+		front->f_hsdropped = 0;
+		front->f_hslogged = now;
+	}
+}
+
+/* The head is read (or the connection is gone): off the list. */
+static void
+relay_hs_leave(struct conn *c)
+{
+	if (!(c->c_flags & CF_HSLIST))
+		return;
+	TAILQ_REMOVE(&front->f_hs, c, c_hsentry);
+	c->c_flags &= ~CF_HSLIST;
+	front->f_nhs--;
 }
 
 static void
@@ -452,6 +500,7 @@ relay_drain(struct conn *c)
 	if (c->c_state == CS_DEAD || c->c_state == CS_DRAIN)
 		return;
 	relay_detach(c);
+	relay_hs_leave(c);
 	if (c->c_state == CS_HTTP)
 		c->c_deadline = mono_ms() + RELAY_GRACE_MS;
 	c->c_state = CS_DRAIN;
@@ -515,6 +564,7 @@ relay_close(struct conn *c, const char *reason)
 		log_debug("%s: socket %llu: %s", __func__,
 		    (unsigned long long)c->c_id, reason);
 	relay_detach(c);
+	relay_hs_leave(c);
 	event_del(&c->c_ev);
 	event_del(&c->c_tev);
 	close(c->c_fd);
@@ -707,6 +757,7 @@ relay_open(struct conn *c, struct ipent *ie, const char *answer, size_t len)
 	uint64_t		 now = mono_ms();
 
 	c->c_id = (++front->f_nextid << SOCKID_FRONT_BITS) | front->f_index;
+	relay_hs_leave(c);
 	c->c_state = CS_HELLO;
 	c->c_ip = ie;
 	LIST_INSERT_HEAD(&ie->ie_socks, c, c_ipentry);

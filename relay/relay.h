@@ -184,6 +184,7 @@ enum conn_state {
 #define CF_EOF		0x08	/* the peer shut its side: no more reads */
 #define CF_MSGDROP	0x10	/* a frame of this message was over budget */
 #define CF_ADOPTED	0x20	/* handed over by another front: admit here */
+#define CF_HSLIST	0x40	/* on f_hs: still reading the request head */
 
 /* The last FRAME_BUDGET frames within budget, as ms clock values. */
 struct budget {
@@ -203,6 +204,7 @@ struct conn {
 	struct event		 c_tev;		/* the earliest deadline */
 	TAILQ_ENTRY(conn)	 c_entry;	/* all connections, or reaping */
 	TAILQ_ENTRY(conn)	 c_flush;	/* output to write this turn */
+	TAILQ_ENTRY(conn)	 c_hsentry;	/* f_hs, while in CS_HTTP */
 	LIST_ENTRY(conn)	 c_ipentry;	/* open WebSockets of c_ip */
 	struct conn		*c_idnext;	/* socket id hash chain */
 	struct ipent		*c_ip;		/* while open */
@@ -289,6 +291,11 @@ struct front {
 	struct conn_list	 f_conns;
 	struct conn_list	 f_flushq;
 	struct conn_list	 f_reapq;
+	struct conn_list	 f_hs;		/* in CS_HTTP, oldest first */
+	uint32_t		 f_nhs;
+	uint32_t		 f_hsmax;	/* D44 */
+	uint64_t		 f_hsdropped;	/* since the last log line */
+	uint64_t		 f_hslogged;
 	struct conn		**f_ids;	/* socket id hash, open only */
 	uint64_t		 f_idmask;
 	uint64_t		 f_nextid;

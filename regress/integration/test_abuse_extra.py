@@ -522,3 +522,39 @@ async def test_per_ip_table_has_a_hard_cap(start_server):
     keeper.send("{")                     # and its ban still works
     await expect_banned(keeper, after="bad_frame")
     assert await refused(srv, keeper_ip) == 403
+
+
+@pytest.mark.timeout(60)
+async def test_oldest_unfinished_handshake_makes_way(start_server):
+    """
+    D44: at most max(MAX_TOTAL_SOCKETS, 1024) heads in progress per front;
+    one more connection closes the oldest, so silent clients can neither
+    hold memory without bound nor keep a newcomer out.
+    """
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 2048 <= hard or hard == resource.RLIM_INFINITY:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (4096, hard))
+    srv = start_server(PREFORK=1, MAX_TOTAL_SOCKETS=10,
+                       HANDSHAKE_TIMEOUT_MS=30000)
+    part = upgrade_request(srv.port)[:40]
+    old_r, old_w = await tcp_connect(srv.port)
+    old_w.write(part)
+    await asyncio.sleep(0.2)
+    rest = []
+    for _ in range(1023):
+        r, w = await tcp_connect(srv.port)
+        w.write(part)
+        rest.append(r)
+    await asyncio.sleep(0.5)
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(old_r.read(1), 0.2)
+    ws = await connect(srv)                 # the 1025th: it gets in
+    await ws.hello()
+    assert await asyncio.wait_for(old_r.read(), 5) == b""   # closed, mute
+    for r in rest[:50]:                     # the others are untouched
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(r.read(1), 0.01)
+    out = srv.output()
+    assert "unfinished handshakes dropped for newer connections" in out, \
+        out[-2000:]
