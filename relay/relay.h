@@ -204,8 +204,10 @@ struct conn {
 	struct event		 c_tev;		/* the earliest deadline */
 	TAILQ_ENTRY(conn)	 c_entry;	/* all connections, or reaping */
 	TAILQ_ENTRY(conn)	 c_flush;	/* output to write this turn */
-	TAILQ_ENTRY(conn)	 c_hsentry;	/* f_hs, while in CS_HTTP */
-	LIST_ENTRY(conn)	 c_ipentry;	/* open WebSockets of c_ip */
+	union {			/* never both: a head, then an open socket */
+		TAILQ_ENTRY(conn) c_hsentry;	/* f_hs, while in CS_HTTP */
+		LIST_ENTRY(conn) c_ipentry;	/* open WebSockets of c_ip */
+	};
 	struct conn		*c_idnext;	/* socket id hash chain */
 	struct ipent		*c_ip;		/* while open */
 	struct rbuf		*c_in;		/* a partial head or frame */
