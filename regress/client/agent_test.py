@@ -357,15 +357,30 @@ class Agent:
         e = dict(self.h.env)
         e.update(self.env)
         e.update(env or {})
+        # Claude Code writes the JSON at once: when it fits in a pipe, it
+        # is there before the hook starts, so a busy machine (the
+        # integration tests run alongside) slows this script, not the
+        # hook's input, which it reads for 25 ms at most.
+        ready = None
+        if not stdin_open and len(data) <= 32768:
+            ready, w = os.pipe()
+            os.write(w, data)
+            os.close(w)
         t0 = time.perf_counter()
         p = subprocess.Popen([CLIENT, "hook", verb], env=e,
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stdin=ready if ready is not None else
+                             subprocess.PIPE, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE)
+        if ready is not None:
+            os.close(ready)
         # No timeouts in wait(): with one, Python polls with sleeps that
         # grow to 50 ms.  A hook that hangs is killed after 10 s instead.
         guard = threading.Timer(10, p.kill)
         guard.start()
-        if stdin_open:
+        if ready is not None:
+            out, err = p.communicate()
+            dt = time.perf_counter() - t0
+        elif stdin_open:
             p.stdin.write(data)
             p.stdin.flush()
             p.wait()
@@ -1126,6 +1141,27 @@ def test_attach_timeout(tmp, srv):
     a.stop()
 
 
+def test_attach_deadline_says(tmp):
+    """What the agent sends when the window misses its deadline: done."""
+    rec = Recorder(match=True)
+    a = Agent(tmp, "attachsays", rec.url, terminal="true {}")
+    a.env["DEVROULETTE_ATTACH_MS"] = "1500"
+    t = Task(a, "attachsays")
+    t.prompt()
+    ok = wait_until(lambda: "(matched)" in rec.types(), 5)
+    ok = ok and rec.closed.wait(6)
+    m = [x for x, d in rec.msgs if d["t"] == "(matched)"]
+    after = [(x - m[0], d["t"]) for x, d in rec.msgs if m and x > m[0]]
+    talk = [k for _, k in after if k != "beat"]
+    check(ok and talk == ["done"] and 1.3 <= after[-1][0] < 3,
+          "no attach: the agent says done at the deadline, nothing else",
+          after)
+    s = a.status()
+    check("did not come up" in s, "no attach: status says so", s)
+    t.stop()
+    a.stop()
+
+
 def test_stop_hook_active(tmp):
     """A Stop is a Stop, stop_hook_active or not."""
     rec = Recorder()
@@ -1163,9 +1199,11 @@ def test_stop_hook_active(tmp):
 # --- the fake server: what exactly the agent says ---------------------------
 
 class Recorder:
-    """hello, ready, queued; records every message with its time."""
+    """hello, ready, queued (and matched, if match); records every message
+    with its time."""
 
-    def __init__(self):
+    def __init__(self, match=False):
+        self.match = match
         self.port = e2e.free_port()
         self.url = "ws://127.0.0.1:%d/" % self.port
         self.msgs = []
@@ -1187,6 +1225,10 @@ class Recorder:
                         await ws.send('{"t":"ready"}')
                     elif d["t"] == "join":
                         await ws.send('{"t":"queued","waiting":1}')
+                        if self.match:
+                            self.msgs.append((time.time(), {"t": "(matched)"}))
+                            await ws.send('{"t":"matched","you":"calm-otter",'
+                                          '"peer":"kind-lynx"}')
                     elif d["t"] == "done":
                         await ws.close(1000)
             except websockets.ConnectionClosed:
@@ -1264,6 +1306,7 @@ def main():
         test_hooks_fast(tmp)
         test_protocol(tmp)
         test_stop_hook_active(tmp)
+        test_attach_deadline_says(tmp)
         test_idle_exit(tmp)
         test_idle_race(tmp)
         if os.access(e2e.DAEMON, os.X_OK):
