@@ -339,7 +339,9 @@ parent_fork(struct parent *p, const int *lfd)
 	memset(&fu, 0, sizeof(fu));
 	fu.fu_shared = sh;
 	fu.fu_count = n;
-	arc4random_buf(fu.fu_ownerkey, sizeof(fu.fu_ownerkey));
+	fu.fu_ownermul = arc4random() | 1;
+	if (n > 1)
+		steer_attach(lfd[0], fu.fu_ownermul, n);
 	parent_mesh(n, hand);
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, pm) == -1)
 		fatal("socketpair");

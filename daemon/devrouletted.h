@@ -242,6 +242,16 @@ struct ipc_error {
  * one per other front) carry a connection to the front that owns its
  * client's address, so that per-IP limits stay exact (D43).
  */
+/*
+ * The front that owns a client address: fold it to 32 bits (IPv4: the
+ * address; IPv6: the two words of the /64 XORed, both read big-endian),
+ * multiply by an odd secret, keep bits 16-31, modulo PREFORK.  The fronts
+ * compute it in C (addr_owner()), and the kernel in the classic BPF
+ * program the parent attaches to the SO_REUSEPORT group (daemon/steer.c),
+ * so that a direct connection usually lands on its owner at once.
+ */
+#define OWNER_OF(fold, mul, n)	((((uint32_t)(fold) * (mul)) >> 16) % (n))
+
 struct front_shared {
 	uint64_t	 sh_open;	/* __atomic only */
 };
@@ -253,7 +263,7 @@ struct front_setup {
 	uint32_t		 fu_index;
 	uint32_t		 fu_count;
 	int			 fu_hand[PREFORK_MAX];	/* -1 for itself */
-	uint8_t			 fu_ownerkey[16];
+	uint32_t		 fu_ownermul;	/* OWNER_OF()'s secret */
 	struct front_shared	*fu_shared;
 };
 
@@ -279,6 +289,9 @@ void	 proc_drop(void);		/* child: chroot + setres[ug]id */
 void	 proc_limits(int);		/* child: no new privs, rlimits */
 void	 proc_log_to(struct ipc_peer *);	/* child: log via the parent */
 void	 proc_log_record(const char *, const uint8_t *, size_t);
+
+/* daemon/steer.c */
+void	 steer_attach(int, uint32_t, uint32_t);
 
 /* daemon/sandbox.c */
 void	 sandbox_matcher(void);

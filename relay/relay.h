@@ -104,7 +104,7 @@ void	 addr_client(const struct ipkey *, const char *, size_t, int,
 int	 addr_equal(const struct ipkey *, const struct ipkey *);
 uint32_t addr_hash(const struct ipkey *);
 /* Which front owns an address: the same answer in every front (D43). */
-uint32_t addr_owner(const struct ipkey *, const uint8_t [16]);
+uint32_t addr_owner(const struct ipkey *, uint32_t, uint32_t);
 
 /*
  * Everything below is the front's own machinery: relay.c (process, accept,

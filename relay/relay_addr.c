@@ -155,20 +155,21 @@ addr_hash(const struct ipkey *ik)
 }
 
 /*
- * The owner of an address among the fronts.  The key is the parent's, the
- * same in every front, and secret: a client cannot pick addresses that
- * all land on one front.
+ * The owner of an address among n fronts (OWNER_OF, D43): the same answer
+ * in every front and in the kernel's steering program.
  */
 uint32_t
-addr_owner(const struct ipkey *ik, const uint8_t key[16])
+addr_owner(const struct ipkey *ik, uint32_t mul, uint32_t n)
 {
-	uint8_t		 m[1 + sizeof(ik->ik_addr)];
-	uint64_t	 h;
+	const uint8_t	*a = ik->ik_addr;
+	uint32_t	 fold;
 
-	m[0] = ik->ik_family;
-	memcpy(m + 1, ik->ik_addr, sizeof(ik->ik_addr));
-	h = addr_siphash(key, m, sizeof(m));
-	return ((uint32_t)(h ^ (h >> 32)));
+	fold = (uint32_t)a[0] << 24 | (uint32_t)a[1] << 16 |
+	    (uint32_t)a[2] << 8 | a[3];
+	if (ik->ik_family == AF_INET6)
+		fold ^= (uint32_t)a[4] << 24 | (uint32_t)a[5] << 16 |
+		    (uint32_t)a[6] << 8 | a[7];
+	return (OWNER_OF(fold, mul, n));
 }
 
 /* 1-15 characters, as an interface name or index can be. */

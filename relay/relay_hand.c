@@ -3,7 +3,8 @@
  * connections over their listening sockets without regard to who the
  * client is, and behind a proxy it cannot know.  Per-IP limits are only
  * exact if one front sees every socket of an address, so each address has
- * an owner (a keyed hash of its key), and a front that reads an upgrade
+ * an owner (OWNER_OF, which the kernel's steering program follows too, so
+ * that direct connections rarely need this), and a front that reads an upgrade
  * for an address it does not own passes the connection there: the
  * descriptor, the bytes read so far and the handshake's deadline, in one
  * SOCK_SEQPACKET datagram.  The owner admits it as if it had accepted it.
@@ -45,7 +46,7 @@ static struct {
 	uint32_t	 h_count;
 	int		 h_fd[PREFORK_MAX];
 	struct event	 h_ev[PREFORK_MAX];
-	uint8_t		 h_key[16];
+	uint32_t	 h_mul;
 	uint64_t	 h_failed;	/* since the last log line */
 	uint64_t	 h_logged;	/* when that was, mono_ms() */
 	int		 h_testfail;	/* regress: every handoff fails */
@@ -60,7 +61,7 @@ relay_hand_init(const struct front_setup *fu)
 	uint32_t	 i;
 
 	hand.h_count = fu->fu_count;
-	memcpy(hand.h_key, fu->fu_ownerkey, sizeof(hand.h_key));
+	hand.h_mul = fu->fu_ownermul;
 #ifdef DR_TESTHOOKS
 	hand.h_testfail = getenv("DR_TEST_HANDOFF_FAIL") != NULL;
 #endif
@@ -91,7 +92,7 @@ relay_hand_owner(const struct ipkey *ik)
 {
 	if (hand.h_count <= 1)
 		return (0);
-	return (addr_owner(ik, hand.h_key) % hand.h_count);
+	return (addr_owner(ik, hand.h_mul, hand.h_count));
 }
 
 /*

@@ -201,27 +201,51 @@ async def test_a_second_daemon_cannot_share_the_port(start_server, tmp_path):
     await client(srv)                    # the first one is unharmed
 
 
-async def test_a_handoff_that_cannot_go_is_503_and_costs_nothing(
-        tmp_path, monkeypatch):
-    """
-    The test hook makes every handoff fail as a full queue would: the
-    client hears 503, the count of open WebSockets does not leak, and the
-    log says so once, without addresses.
-    """
+def hooks_server(tmp_path, monkeypatch, **settings):
+    """The test-hooks build with every handoff failing as a full queue."""
     from test_sandbox import hooks_daemon
     from drserver import Server
     monkeypatch.setenv("DEVROULETTED", str(hooks_daemon()))
-    srv = Server(tmp_path / "hooks", {"DR_TEST_HANDOFF_FAIL": "1",
-                                      "PREFORK": str(FRONTS),
-                                      "MAX_TOTAL_SOCKETS": "100"}).start()
+    settings.update({"DR_TEST_HANDOFF_FAIL": "1", "PREFORK": str(FRONTS)})
+    return Server(tmp_path / "hooks", settings).start()
+
+
+async def test_direct_clients_land_on_their_owner(tmp_path, monkeypatch):
+    """
+    The steering program makes the kernel pick the owner's socket: with
+    every handoff failing, direct clients still all get in.  Without it,
+    about two in three would need a handoff and hear 503.
+    """
+    srv = hooks_server(tmp_path, monkeypatch)
     try:
-        ips = [fresh_ip() for _ in range(30)]
-        got = await asyncio.gather(*(status_of(srv, ip) for ip in ips))
+        got = await asyncio.gather(*(status_of(srv, fresh_ip())
+                                     for _ in range(30)))
+        assert got == [101] * 30, got
+        assert "handoff" not in srv.output()
+    finally:
+        srv.stop()
+
+
+async def test_a_handoff_that_cannot_go_is_503_and_costs_nothing(
+        tmp_path, monkeypatch):
+    """
+    Behind a proxy the kernel cannot know the client, so handoffs happen;
+    one that cannot go is 503, the count of open WebSockets does not leak,
+    and the log says so once, without addresses.
+    """
+    srv = hooks_server(tmp_path, monkeypatch, TRUSTED_PROXY_HOPS=1,
+                       MAX_TOTAL_SOCKETS=100)
+    try:
+        proxy = fresh_ip()
+        who = ["198.51.100.%d" % i for i in range(1, 31)]
+        got = await asyncio.gather(*(
+            status_of(srv, proxy, extra=("X-Forwarded-For: " + w,))
+            for w in who))
         assert set(got) == {101, 503}, got
         assert ctl_json(srv, "stats")["sockets"] == got.count(101)
         out = srv.output()
         assert "handoff to front" in out and "answered 503" in out, out
-        for ip in ips:
-            assert ip not in out
+        for w in who + [proxy]:
+            assert w not in out
     finally:
         srv.stop()
