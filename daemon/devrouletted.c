@@ -53,6 +53,7 @@ struct parent {
 
 static void	 usage(void) __attribute__((__noreturn__));
 static void	 proc_child_signals(void);
+static void	 parent_block_signals(void);
 static void	 parent_loop_init(struct parent *);
 static void	 parent_listen(const struct settings *, int *, uint32_t);
 static int	 parent_socket(const struct addrinfo *, int);
@@ -90,7 +91,6 @@ int
 main(int argc, char *argv[])
 {
 	struct parent	 p;
-	sigset_t	 mask;
 	char		 errbuf[512];
 	int		 lfd[PREFORK_MAX];
 	int		 ch, debug = 0, verbose = 0, noaction = 0;
@@ -129,17 +129,7 @@ main(int argc, char *argv[])
 		exit(0);
 	}
 
-	/*
-	 * A signal that comes before the event loop's handlers are in
-	 * place waits for them instead of killing the daemon half started.
-	 */
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigaddset(&mask, SIGCHLD);
-	if (sigprocmask(SIG_BLOCK, &mask, &oldmask) == -1)
-		err(1, "sigprocmask");
+	parent_block_signals();
 
 	log_init(debug, LOG_DAEMON);
 	log_setverbose(verbose);
@@ -162,6 +152,24 @@ main(int argc, char *argv[])
 	parent_loop_init(&p);
 	event_base_dispatch(p.p_base);
 	fatalx("event loop ended");
+}
+
+/*
+ * A signal that comes before the event loop's handlers are in place waits
+ * for them instead of killing the daemon half started.
+ */
+static void
+parent_block_signals(void)
+{
+	sigset_t	 mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGCHLD);
+	if (sigprocmask(SIG_BLOCK, &mask, &oldmask) == -1)
+		err(1, "sigprocmask");
 }
 
 /* The parent's event loop: the children, the signals, the control socket. */

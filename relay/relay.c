@@ -36,6 +36,7 @@
 #define RELAY_HS_MIN		1024	/* heads in progress at least (D44) */
 #define RELAY_HS_LOG_MS		10000
 
+static void	 relay_limits_init(struct front *, uint32_t);
 static void	 relay_accept(evutil_socket_t, short, void *);
 static void	 relay_accept_pause(void);
 static void	 relay_accept_resume(evutil_socket_t, short, void *);
@@ -129,21 +130,7 @@ relay_main(const struct settings *conf, const struct front_setup *fu)
 
 	proc_drop();
 
-	ip_table_init(&f->f_ips);
-	/*
-	 * D41: room for every open WebSocket's address, and as many more;
-	 * with PREFORK, each front holds its share of the addresses (D43).
-	 * Entries with sockets are never evicted, so a share is no limit
-	 * on sockets.
-	 */
-	f->f_ips.it_max = conf->s_max_total_sockets +
-	    (conf->s_max_total_sockets > RELAY_IPS_SPARE ?
-	    conf->s_max_total_sockets : RELAY_IPS_SPARE);
-	f->f_ips.it_max = (f->f_ips.it_max + fu->fu_count - 1) /
-	    fu->fu_count;
-	/* D44: as many heads in progress as open WebSockets, or 1024. */
-	f->f_hsmax = conf->s_max_total_sockets > RELAY_HS_MIN ?
-	    conf->s_max_total_sockets : RELAY_HS_MIN;
+	relay_limits_init(f, fu->fu_count);
 	f->f_idmask = RELAY_IDS_MIN - 1;
 	f->f_ids = xcalloc(RELAY_IDS_MIN, sizeof(*f->f_ids));
 	if ((f->f_reserve = dup(fd_listen)) == -1)
@@ -171,6 +158,26 @@ relay_main(const struct settings *conf, const struct front_setup *fu)
 
 	event_base_dispatch(f->f_base);
 	fatalx("%s: event loop ended", __func__);
+}
+
+/* The bounds of the per-address table and of heads in progress. */
+static void
+relay_limits_init(struct front *f, uint32_t fronts)
+{
+	uint32_t	 total = f->f_conf->s_max_total_sockets;
+
+	ip_table_init(&f->f_ips);
+	/*
+	 * D41: room for every open WebSocket's address, and as many more;
+	 * with PREFORK, each front holds its share of the addresses (D43).
+	 * Entries with sockets are never evicted, so a share is no limit
+	 * on sockets.
+	 */
+	f->f_ips.it_max = total + (total > RELAY_IPS_SPARE ? total :
+	    RELAY_IPS_SPARE);
+	f->f_ips.it_max = (f->f_ips.it_max + fronts - 1) / fronts;
+	/* D44: as many heads in progress as open WebSockets, or 1024. */
+	f->f_hsmax = total > RELAY_HS_MIN ? total : RELAY_HS_MIN;
 }
 
 static void

@@ -35,6 +35,9 @@ static void	 relay_cmd_done(struct conn *, const struct client_msg *,
 		    uint64_t);
 static void	 relay_challenge_hex(const struct conn *, char *);
 static void	 relay_reply_state(const struct conn *, uint32_t, uint32_t);
+static void	 relay_reply_matched(struct conn *, const uint8_t *);
+static void	 relay_reply_ended(struct conn *, const uint8_t *);
+static void	 relay_reply_error(struct conn *, const uint8_t *);
 
 /* What a client may send, and when (D16). */
 static const struct relay_cmd {
@@ -219,6 +222,62 @@ relay_reply_state(const struct conn *c, uint32_t type, uint32_t want)
 		    "state %d", type, (unsigned long long)c->c_id, c->c_state);
 }
 
+static void
+relay_reply_matched(struct conn *c, const uint8_t *data)
+{
+	struct ipc_matched	 m;
+
+	memcpy(&m, data, sizeof(m));
+	if (!out_handle_valid(m.m_you, sizeof(m.m_you)) ||
+	    !out_handle_valid(m.m_peer, sizeof(m.m_peer)))
+		fatalx("matcher sent a malformed handle");
+	if (c != NULL) {
+		relay_reply_state(c, IMSG_MATCHED, ST(CS_QUEUED));
+		c->c_state = CS_ROOM;
+		relay_out_matched(c, &m);
+	}
+	explicit_bzero(&m, sizeof(m));
+}
+
+static void
+relay_reply_ended(struct conn *c, const uint8_t *data)
+{
+	struct ipc_ended	 e;
+
+	memcpy(&e, data, sizeof(e));
+	if (e.e_reason < ENDED_SKIP || e.e_reason >= ENDED_MAX)
+		fatalx("matcher sent end reason %u", e.e_reason);
+	if (c == NULL)
+		return;
+	relay_reply_state(c, IMSG_ENDED, ST(CS_ROOM));
+	c->c_state = CS_READY;
+	relay_out_ended(c, e.e_reason);
+}
+
+static void
+relay_reply_error(struct conn *c, const uint8_t *data)
+{
+	struct ipc_error	 er;
+
+	memcpy(&er, data, sizeof(er));
+	if (er.er_code < ERR_BAD_FRAME || er.er_code >= ERR_MAX)
+		fatalx("matcher sent error code %u", er.er_code);
+	if (c == NULL)
+		return;
+	/*
+	 * key_in_use answers a join.  Other errors answer a msg, skip,
+	 * report or insights and may arrive in any state after ready (a msg
+	 * refused after its room ended).
+	 */
+	if (er.er_code == ERR_KEY_IN_USE) {
+		relay_reply_state(c, IMSG_ERROR, ST(CS_JOINING));
+		c->c_state = CS_READY;
+		ip_join_release(c->c_ip);
+	} else
+		relay_reply_state(c, IMSG_ERROR, ST_AFTER_READY);
+	relay_error(c, er.er_code);
+}
+
 /*
  * A reply from the matcher, its size already checked.  Its content is
  * checked even when its socket is gone (c NULL), which is the normal race
@@ -229,10 +288,7 @@ relay_client_reply(struct conn *c, uint32_t type, const uint8_t *data,
     size_t len)
 {
 	struct ipc_queued	 q;
-	struct ipc_matched	 m;
-	struct ipc_ended	 e;
 	struct ipc_insights	 in;
-	struct ipc_error	 er;
 
 	switch (type) {
 	case IMSG_QUEUED:
@@ -245,16 +301,7 @@ relay_client_reply(struct conn *c, uint32_t type, const uint8_t *data,
 		relay_out_queued(c, q.q_waiting);
 		return;
 	case IMSG_MATCHED:
-		memcpy(&m, data, sizeof(m));
-		if (!out_handle_valid(m.m_you, sizeof(m.m_you)) ||
-		    !out_handle_valid(m.m_peer, sizeof(m.m_peer)))
-			fatalx("matcher sent a malformed handle");
-		if (c != NULL) {
-			relay_reply_state(c, type, ST(CS_QUEUED));
-			c->c_state = CS_ROOM;
-			relay_out_matched(c, &m);
-		}
-		explicit_bzero(&m, sizeof(m));
+		relay_reply_matched(c, data);
 		return;
 	case IMSG_RELAY:
 		if (!utf8_valid(data, len))
@@ -265,14 +312,7 @@ relay_client_reply(struct conn *c, uint32_t type, const uint8_t *data,
 		relay_out_msg(c, data, len);
 		return;
 	case IMSG_ENDED:
-		memcpy(&e, data, sizeof(e));
-		if (e.e_reason < ENDED_SKIP || e.e_reason >= ENDED_MAX)
-			fatalx("matcher sent end reason %u", e.e_reason);
-		if (c == NULL)
-			return;
-		relay_reply_state(c, type, ST(CS_ROOM));
-		c->c_state = CS_READY;
-		relay_out_ended(c, e.e_reason);
+		relay_reply_ended(c, data);
 		return;
 	case IMSG_INSIGHTS_REPLY:
 		memcpy(&in, data, sizeof(in));
@@ -282,23 +322,7 @@ relay_client_reply(struct conn *c, uint32_t type, const uint8_t *data,
 		relay_out_insights(c, &in);
 		return;
 	case IMSG_ERROR:
-		memcpy(&er, data, sizeof(er));
-		if (er.er_code < ERR_BAD_FRAME || er.er_code >= ERR_MAX)
-			fatalx("matcher sent error code %u", er.er_code);
-		if (c == NULL)
-			return;
-		/*
-		 * key_in_use answers a join.  Other errors answer a msg,
-		 * skip, report or insights and may arrive in any state after
-		 * ready (a msg refused after its room ended).
-		 */
-		if (er.er_code == ERR_KEY_IN_USE) {
-			relay_reply_state(c, type, ST(CS_JOINING));
-			c->c_state = CS_READY;
-			ip_join_release(c->c_ip);
-		} else
-			relay_reply_state(c, type, ST_AFTER_READY);
-		relay_error(c, er.er_code);
+		relay_reply_error(c, data);
 		return;
 	}
 	fatalx("%s: message type %u", __func__, type);

@@ -40,6 +40,7 @@ struct hand_msg {
 
 static void	 relay_hand_failed(uint32_t);
 static void	 relay_hand_recv(evutil_socket_t, short, void *);
+static ssize_t	 relay_hand_read(int, int *);
 static int	 relay_hand_one(int);
 
 static struct {
@@ -183,13 +184,14 @@ relay_hand_recv(evutil_socket_t fd, short events, void *arg)
 }
 
 /*
- * One datagram: -1 when there are no more.  Fronts are our own processes:
- * a datagram of the wrong shape is a bug, and fatal, as on any IPC.
+ * Receive one datagram into hand_buf and the descriptor it carries (-1 if
+ * the kernel had to drop it).  Returns its length, 0 to try again, -1 when
+ * there are no more.  Fronts are our own processes: a datagram of the
+ * wrong shape is a bug, and fatal, as on any IPC.
  */
-static int
-relay_hand_one(int fd)
+static ssize_t
+relay_hand_read(int fd, int *s)
 {
-	struct hand_msg	 hm;
 	struct msghdr	 msg;
 	struct iovec	 iov;
 	struct cmsghdr	*cm;
@@ -197,10 +199,9 @@ relay_hand_one(int fd)
 		struct cmsghdr	 hdr;
 		uint8_t		 buf[CMSG_SPACE(sizeof(int))];
 	} cmsgbuf;
-	struct conn	*c;
 	ssize_t		 n;
-	int		 s = -1;
 
+	*s = -1;
 	iov.iov_base = hand_buf;
 	iov.iov_len = sizeof(hand_buf);
 	memset(&msg, 0, sizeof(msg));
@@ -218,34 +219,44 @@ relay_hand_one(int fd)
 	for (cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm))
 		if (cm->cmsg_level == SOL_SOCKET &&
 		    cm->cmsg_type == SCM_RIGHTS &&
-		    cm->cmsg_len == CMSG_LEN(sizeof(int)) && s == -1)
-			memcpy(&s, CMSG_DATA(cm), sizeof(int));
+		    cm->cmsg_len == CMSG_LEN(sizeof(int)) && *s == -1)
+			memcpy(s, CMSG_DATA(cm), sizeof(int));
 		else
 			fatalx("%s: unexpected control message", __func__);
-	if ((size_t)n < sizeof(hm) || (msg.msg_flags & MSG_TRUNC))
+	if ((size_t)n < sizeof(struct hand_msg) || (msg.msg_flags & MSG_TRUNC))
 		fatalx("%s: short or truncated datagram", __func__);
+	if (*s == -1)
+		log_warnx("%s: a handed connection was lost (%s)", __func__,
+		    (msg.msg_flags & MSG_CTRUNC) ? "no descriptor left" :
+		    "no descriptor");
+	return (n);
+}
+
+/* One datagram: -1 when there are no more. */
+static int
+relay_hand_one(int fd)
+{
+	struct hand_msg	 hm;
+	struct conn	*c;
+	ssize_t		 n;
+	int		 s;
+
+	if ((n = relay_hand_read(fd, &s)) <= 0)
+		return (n);
 	memcpy(&hm, hand_buf, sizeof(hm));
 	if (hm.hm_len != (size_t)n - sizeof(hm) || hm.hm_headlen == 0 ||
 	    hm.hm_headlen > hm.hm_len || hm.hm_headlen > HTTP_HEAD_MAX ||
 	    (hm.hm_peer.ik_family != AF_INET &&
 	    hm.hm_peer.ik_family != AF_INET6))
 		fatalx("%s: malformed handoff", __func__);
-	if (s == -1) {
-		/* MSG_CTRUNC: out of descriptors; the client is lost. */
-		log_warnx("%s: a handed connection was lost (%s)", __func__,
-		    (msg.msg_flags & MSG_CTRUNC) ? "no descriptor left" :
-		    "no descriptor");
-		explicit_bzero(hand_buf, n);
-		return (0);
-	}
-	if (front->f_shutdown) {
+	if (s != -1 && front->f_shutdown)
 		close(s);
-		explicit_bzero(hand_buf, n);
-		return (0);
+	else if (s != -1) {
+		c = relay_conn_make(s, &hm.hm_peer, hm.hm_deadline);
+		c->c_flags |= CF_ADOPTED;
+		relay_http_head(c, hand_buf + sizeof(hm), hm.hm_headlen,
+		    hm.hm_len);
 	}
-	c = relay_conn_make(s, &hm.hm_peer, hm.hm_deadline);
-	c->c_flags |= CF_ADOPTED;
-	relay_http_head(c, hand_buf + sizeof(hm), hm.hm_headlen, hm.hm_len);
 	explicit_bzero(hand_buf, n);
 	explicit_bzero(&hm, sizeof(hm));
 	return (0);
