@@ -462,13 +462,18 @@ def test_rcd(tmp):
            r.stdout + r.stderr)
 
 
+# Settings this daemon adds to section 8's (docs/PROTOCOL.md D43).
+OWN_SETTINGS = {"PREFORK": "1"}
+
+
 def test_env_file(tmp):
     table = settings_table()
-    got = env_file_settings(ETC / "devrouletted.env")
     report("PROTOCOL.md section 8 lists the 22 settings", len(table) == 22,
            table)
-    report("example environment file: every setting of section 8, each "
-           "with its default", got == table,
+    table.update(OWN_SETTINGS)
+    got = env_file_settings(ETC / "devrouletted.env")
+    report("example environment file: every setting of section 8 and "
+           "D43, each with its default", got == table,
            "\n".join(f"{k}: file {got.get(k)}, protocol {table.get(k)}"
                      for k in sorted(set(got) | set(table))
                      if got.get(k) != table.get(k)))
