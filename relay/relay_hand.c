@@ -38,6 +38,12 @@ struct hand_msg {
 	uint32_t	 hm_len;	/* head and what followed it */
 };
 
+/* Room for one descriptor, aligned for a cmsghdr. */
+union hand_cmsg {
+	struct cmsghdr	 hdr;
+	uint8_t		 buf[CMSG_SPACE(sizeof(int))];
+};
+
 static void	 relay_hand_failed(uint32_t);
 static void	 relay_hand_recv(evutil_socket_t, short, void *);
 static ssize_t	 relay_hand_read(int, int *);
@@ -109,10 +115,7 @@ relay_hand_off(struct conn *c, uint32_t to, const uint8_t *buf,
 	struct msghdr	 msg;
 	struct iovec	 iov[2];
 	struct cmsghdr	*cm;
-	union {
-		struct cmsghdr	 hdr;
-		uint8_t		 buf[CMSG_SPACE(sizeof(int))];
-	} cmsgbuf;
+	union hand_cmsg	 cmsgbuf;
 	ssize_t		 n;
 
 	if (to >= hand.h_count || hand.h_fd[to] == -1 || len > HAND_DATA_MAX)
@@ -195,10 +198,7 @@ relay_hand_read(int fd, int *s)
 	struct msghdr	 msg;
 	struct iovec	 iov;
 	struct cmsghdr	*cm;
-	union {
-		struct cmsghdr	 hdr;
-		uint8_t		 buf[CMSG_SPACE(sizeof(int))];
-	} cmsgbuf;
+	union hand_cmsg	 cmsgbuf;
 	ssize_t		 n;
 
 	*s = -1;
