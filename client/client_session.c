@@ -245,7 +245,14 @@ session_lost_room(struct session *s, const char *why)
 	session_drop_pending(s);
 }
 
-/* The connection is gone: say why in our own words, then decide. */
+/*
+ * The connection is gone: say why in our own words, then decide.  What
+ * will pass by itself (a full server, too many connections, a missed
+ * heartbeat, a slow proof of work) is tried again; what will not (a ban,
+ * debug mode refused, a newer protocol) ends the program with status 1.
+ * The server does not say how long a ban lasts: only its default is
+ * known.
+ */
 static void
 session_end(void *arg, const struct conn_result *r)
 {
@@ -272,16 +279,20 @@ session_end(void *arg, const struct conn_result *r)
 	case CONN_HTTP:
 		switch (r->cr_status) {
 		case 403:
-			session_fatal(s, "%s has banned your address for a "
-			    "while (usually 15 minutes) after too many "
-			    "refused messages; try again later", h);
+			session_fatal(s, "%s refuses your address: it is "
+			    "banned for a while (the server's BAN_MS, 15 "
+			    "minutes by default) after too many refused "
+			    "messages from it; try again later", h);
 			return;
 		case 503:
-			session_retry(s, 0, "%s is full", h);
+			session_retry(s, 0, "%s is full: it holds all the "
+			    "connections it takes (the server's "
+			    "MAX_TOTAL_SOCKETS)", h);
 			return;
 		case 429:
 			session_retry(s, 0, "too many connections from your "
-			    "address to %s", h);
+			    "address to %s (the server's MAX_SOCKETS_PER_IP, "
+			    "3 by default)", h);
 			return;
 		}
 		session_fatal(s, "%s answered HTTP %d instead of a WebSocket "
@@ -299,17 +310,21 @@ session_end(void *arg, const struct conn_result *r)
 		session_retry(s, 1, "%s is restarting", h);
 		break;
 	case 4000:
-		session_retry(s, 0, "%s missed our heartbeat", h);
+		session_retry(s, 0, "%s closed the connection: our heartbeat "
+		    "did not reach it in time", h);
 		break;
 	case 4001:
-		session_retry(s, 0, "the proof of work took too long");
+		session_retry(s, 0, "%s closed the connection: the proof of "
+		    "work took longer than it allows", h);
 		break;
 	case 4002:
-		session_fatal(s, "%s has banned your address for a while "
-		    "(usually 15 minutes); try again later", h);
+		session_fatal(s, "%s has just banned your address after too "
+		    "many refused messages from it, for a while (the server's "
+		    "BAN_MS, 15 minutes by default); try again later", h);
 		break;
 	case 4003:
-		session_fatal(s, "%s does not allow debug mode", h);
+		session_fatal(s, "%s does not allow debug mode (its "
+		    "DEVROULETTE_ALLOW_DEBUG is not 1)", h);
 		break;
 	case 4005:
 		session_fatal(s, "%s speaks a newer protocol: please upgrade "

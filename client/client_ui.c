@@ -5,6 +5,11 @@
  * U+FFFD), so no byte from the network is ever written to the terminal
  * as is.  The terminal is given back on every way out: a normal end,
  * fatal() (through atexit), a signal, a crash.
+ *
+ * The terminal is asked for bracketed paste: what arrives between
+ * ESC [ 200 ~ and ESC [ 201 ~ is text to edit, never a key.  Its line
+ * breaks stay in the input line, and Enter sends each line as a message
+ * of its own; a pasted line is never a command.
  */
 
 #include <sys/types.h>
@@ -33,6 +38,15 @@
 #define UI_PROMPT	"> "
 #define UI_PROMPT_W	2
 #define UI_CTRL(c)		((c) & 0x1f)
+#define UI_KEY_PASTE_START	(KEY_MAX + 1)
+#define UI_KEY_PASTE_END	(KEY_MAX + 2)
+#define UI_PASTE_ON		"\033[?2004h"
+#define UI_PASTE_OFF		"\033[?2004l"
+#define UI_PASTE_GAP_MS		1000	/* a paste that never ended */
+#define UI_BREAK		L'\n'	/* a pasted line break, in u_input */
+
+#define UI_PUT_DRAW		0x1
+#define UI_PUT_WORDS		0x2	/* wrap at spaces, not inside words */
 
 struct ui {
 	int		 u_active;
@@ -45,8 +59,15 @@ struct ui {
 	int		 u_scroll;	/* rows scrolled back from the end */
 
 	wchar_t		 u_input[INPUT_MAX_CP + 1];
+	uint8_t		 u_ipasted[INPUT_MAX_CP + 1];	/* per character */
 	size_t		 u_ilen;
 	size_t		 u_icur;
+	int		 u_bracket;	/* the terminal was asked to bracket */
+	int		 u_paste;	/* inside a bracketed paste */
+	int		 u_paste_cr;	/* its last character was a CR */
+	size_t		 u_paste_cut;	/* characters without room */
+	size_t		 u_paste_from;	/* where it started in u_input */
+	uint64_t	 u_paste_last;
 	char		 u_status[256];
 
 	struct event	*u_stdin_ev;
@@ -64,12 +85,20 @@ static void	ui_crash(int);
 static void	ui_log(int, const char *);
 static void	ui_signal(evutil_socket_t, short, void *);
 static void	ui_stdin(evutil_socket_t, short, void *);
+static void	ui_tty(const char *);
 static void	ui_key(wint_t, int);
+static void	ui_paste_key(wint_t, int);
+static void	ui_paste_end(void);
+static int	ui_typeable(wint_t);
+static int	ui_cells(wchar_t);
 static void	ui_submit(void);
-static void	ui_insert(wchar_t);
+static void	ui_submit_line(const wchar_t *, const uint8_t *, size_t, int);
+static void	ui_insert(wchar_t, int);
+static void	ui_erase(size_t, size_t);
+static size_t	ui_longest(void);
 static void	ui_trim(void);
 static int	ui_wrap(const struct line *, int, int, int);
-static int	ui_put(const wchar_t *, size_t, int *, int *, int, int, int,
+static void	ui_put(const wchar_t *, size_t, int *, int *, int, int, int,
 		    int);
 static void	ui_draw_chat(void);
 static void	ui_draw_status(void);
@@ -232,30 +261,48 @@ ui_status(const char *fmt, ...)
 	ui_redraw();
 }
 
-/*
- * Lay out (and, if draw, draw) characters from *x,*y, wrapping at width;
- * rows above top or below bottom are not drawn.  Returns 0.
- */
+/* Cells a character takes: 1 or 2; what has no width takes one. */
 static int
-ui_put(const wchar_t *w, size_t n, int *x, int *y, int width, int top,
-    int bottom, int draw)
+ui_cells(wchar_t wc)
 {
-	size_t	i;
-	int	cw;
+	return (wcwidth(wc) > 1 ? 2 : 1);
+}
+
+/*
+ * Lay out (and with UI_PUT_DRAW, draw) characters from *x,*y, wrapping at
+ * width; rows above top or below bottom are not drawn.  With UI_PUT_WORDS
+ * a word that does not fit the rest of its row starts the next one; only
+ * a word wider than a whole row is broken, and a space that ends a row is
+ * not carried to the next.
+ */
+static void
+ui_put(const wchar_t *w, size_t n, int *x, int *y, int width, int top,
+    int bottom, int flags)
+{
+	size_t	i, j;
+	int	cw, ww;
 
 	for (i = 0; i < n; i++) {
-		cw = wcwidth(w[i]);
-		if (cw < 1)
-			cw = 1;
+		cw = ui_cells(w[i]);
+		if ((flags & UI_PUT_WORDS) && *x > 0 && w[i] != L' ' &&
+		    (i == 0 || w[i - 1] == L' ')) {
+			for (ww = 0, j = i; j < n && w[j] != L' '; j++)
+				ww += ui_cells(w[j]);
+			if (*x + ww > width && ww <= width) {
+				(*y)++;
+				*x = 0;
+			}
+		}
 		if (*x + cw > width) {
 			(*y)++;
 			*x = 0;
+			if ((flags & UI_PUT_WORDS) && w[i] == L' ')
+				continue;
 		}
-		if (draw && *y >= top && *y < bottom)
+		if ((flags & UI_PUT_DRAW) && *y >= top && *y < bottom)
 			mvaddnwstr(*y, *x, &w[i], 1);
 		*x += cw;
 	}
-	return (0);
 }
 
 /* Rows the line takes at this width; drawn from row y if draw. */
@@ -264,6 +311,7 @@ ui_wrap(const struct line *l, int width, int y, int draw)
 {
 	wchar_t	 who[HANDLE_MAX + 4] = L"";
 	int	 x = 0, y0 = y, top = 0, bottom = LINES - 2, attr;
+	int	 flags = UI_PUT_WORDS | (draw ? UI_PUT_DRAW : 0);
 	size_t	 i, n;
 
 	if (width < 4)
@@ -289,10 +337,10 @@ ui_wrap(const struct line *l, int width, int y, int draw)
 	}
 	if (draw)
 		attron(attr);
-	ui_put(who, wcslen(who), &x, &y, width, top, bottom, draw);
+	ui_put(who, wcslen(who), &x, &y, width, top, bottom, flags);
 	if (draw && l->l_kind != LINE_SYSTEM)
 		attroff(attr);
-	ui_put(l->l_text, l->l_len, &x, &y, width, top, bottom, draw);
+	ui_put(l->l_text, l->l_len, &x, &y, width, top, bottom, flags);
 	if (draw)
 		attroff(attr);
 	if (l->l_pending != 0) {
@@ -301,7 +349,7 @@ ui_wrap(const struct line *l, int width, int y, int draw)
 
 		if (draw)
 			attron(A_DIM);
-		ui_put(tag, wcslen(tag), &x, &y, width, top, bottom, draw);
+		ui_put(tag, wcslen(tag), &x, &y, width, top, bottom, flags);
 		if (draw)
 			attroff(A_DIM);
 	}
@@ -340,7 +388,7 @@ ui_draw_status(void)
 {
 	wchar_t	w[256];
 	char	right[48];
-	size_t	n;
+	size_t	n, longest;
 	int	x = 0, y = LINES - 2;
 
 	if (y < 0)
@@ -351,9 +399,9 @@ ui_draw_status(void)
 	    sizeof(w) / sizeof(w[0]));
 	if ((int)n > COLS)
 		n = COLS;
-	ui_put(w, n, &x, &y, COLS + 1, y, y + 1, 1);
-	if (ui.u_ilen > MSG_MAX_CP)
-		snprintf(right, sizeof(right), " %zu/%d chars ", ui.u_ilen,
+	ui_put(w, n, &x, &y, COLS + 1, y, y + 1, UI_PUT_DRAW);
+	if ((longest = ui_longest()) > MSG_MAX_CP)
+		snprintf(right, sizeof(right), " %zu/%d chars ", longest,
 		    MSG_MAX_CP);
 	else if (ui.u_scroll > 0)
 		snprintf(right, sizeof(right), " scrolled (PgDn) ");
@@ -364,7 +412,10 @@ ui_draw_status(void)
 	attroff(A_REVERSE);
 }
 
-/* The input line scrolls sideways to keep the cursor in view. */
+/*
+ * The input line scrolls sideways to keep the cursor in view; a pasted
+ * line break shows as a reversed arrow.
+ */
 static void
 ui_draw_input(void)
 {
@@ -375,7 +426,7 @@ ui_draw_input(void)
 		return;
 	for (;;) {
 		for (w = 0, i = start; i < ui.u_icur; i++)
-			w += wcwidth(ui.u_input[i]) > 1 ? 2 : 1;
+			w += ui_cells(ui.u_input[i]);
 		if (w <= width)
 			break;
 		start++;
@@ -384,10 +435,16 @@ ui_draw_input(void)
 	x = 0;
 	cx = UI_PROMPT_W;
 	for (i = start; i < ui.u_ilen; i++) {
-		w = wcwidth(ui.u_input[i]) > 1 ? 2 : 1;
+		w = ui_cells(ui.u_input[i]);
 		if (x + w > width)
 			break;
-		mvaddnwstr(y, UI_PROMPT_W + x, &ui.u_input[i], 1);
+		if (ui.u_input[i] == UI_BREAK) {
+			attron(A_REVERSE);
+			mvaddnwstr(y, UI_PROMPT_W + x, ui.u_utf8 ? L"\u21b5" :
+			    L"|", 1);
+			attroff(A_REVERSE);
+		} else
+			mvaddnwstr(y, UI_PROMPT_W + x, &ui.u_input[i], 1);
 		x += w;
 		if (i + 1 == ui.u_icur)
 			cx = UI_PROMPT_W + x;
@@ -408,30 +465,134 @@ ui_redraw(void)
 }
 
 static void
-ui_insert(wchar_t wc)
+ui_insert(wchar_t wc, int pasted)
 {
-	if (ui.u_ilen >= INPUT_MAX_CP)
+	size_t	n = ui.u_ilen - ui.u_icur;
+
+	if (ui.u_ilen >= INPUT_MAX_CP) {
+		if (pasted)
+			ui.u_paste_cut++;
 		return;
-	memmove(&ui.u_input[ui.u_icur + 1], &ui.u_input[ui.u_icur],
-	    (ui.u_ilen - ui.u_icur) * sizeof(wchar_t));
-	ui.u_input[ui.u_icur++] = wc;
+	}
+	wmemmove(&ui.u_input[ui.u_icur + 1], &ui.u_input[ui.u_icur], n);
+	memmove(&ui.u_ipasted[ui.u_icur + 1], &ui.u_ipasted[ui.u_icur], n);
+	ui.u_input[ui.u_icur] = wc;
+	ui.u_ipasted[ui.u_icur++] = pasted;
 	ui.u_ilen++;
 }
 
-/* The line goes out as UTF-8, to the session or to the agent. */
+/* The n characters of the input line from i on go. */
+static void
+ui_erase(size_t i, size_t n)
+{
+	size_t	rest = ui.u_ilen - i - n;
+
+	wmemmove(&ui.u_input[i], &ui.u_input[i + n], rest);
+	memmove(&ui.u_ipasted[i], &ui.u_ipasted[i + n], rest);
+	ui.u_ilen -= n;
+	if (ui.u_icur > i)
+		ui.u_icur = ui.u_icur >= i + n ? ui.u_icur - n : i;
+}
+
+/* The longest line of the input, in characters, for the counter. */
+static size_t
+ui_longest(void)
+{
+	size_t	i, n = 0, max = 0;
+
+	for (i = 0; i < ui.u_ilen; i++) {
+		if (ui.u_input[i] == UI_BREAK)
+			n = 0;
+		else if (++n > max)
+			max = n;
+	}
+	return (max);
+}
+
+/*
+ * One line of the input goes out as UTF-8, to the session or to the
+ * agent.  A line that starts with pasted text is never a command: its
+ * leading slash is doubled, which cmd_line() reads as text.
+ */
+static void
+ui_submit_line(const wchar_t *w, const uint8_t *pasted, size_t n,
+    int multi)
+{
+	uint8_t	text[INPUT_MAX_CP * 4 + 2];
+	size_t	i, len = 0;
+
+	for (i = 0; i < n && w[i] == L' '; i++)
+		;
+	if (multi && i == n)
+		return;		/* a blank line of a paste says nothing */
+	if (n > 0 && pasted[0] && w[0] == L'/')
+		text[len++] = '/';
+	for (i = 0; i < n; i++)
+		len += utf8_encode((uint32_t)w[i], text + len);
+	text[len] = '\0';
+	ui.u_ops.uo_line(ui.u_ops.uo_arg, text, len);
+}
+
+/* Enter: each line between pasted line breaks is a message of its own. */
 static void
 ui_submit(void)
 {
-	uint8_t	text[INPUT_MAX_CP * 4 + 1];
-	size_t	i, len = 0;
+	wchar_t	in[INPUT_MAX_CP];
+	uint8_t	pasted[INPUT_MAX_CP];
+	size_t	len = ui.u_ilen, i, start;
+	int	multi;
 
-	for (i = 0; i < ui.u_ilen; i++)
-		len += utf8_encode((uint32_t)ui.u_input[i], text + len);
-	text[len] = '\0';
+	wmemcpy(in, ui.u_input, len);
+	memcpy(pasted, ui.u_ipasted, len);
+	multi = wmemchr(in, UI_BREAK, len) != NULL;
 	ui.u_ilen = ui.u_icur = 0;
 	ui.u_scroll = 0;
-	ui.u_ops.uo_line(ui.u_ops.uo_arg, text, len);
+	for (start = i = 0; i <= len; i++) {
+		if (i < len && in[i] != UI_BREAK)
+			continue;
+		ui_submit_line(in + start, pasted + start, i - start, multi);
+		start = i + 1;
+	}
 	ui_redraw();
+}
+
+/* What may be typed or pasted into the input line. */
+static int
+ui_typeable(wint_t wc)
+{
+	return (wc >= 0x20 && ui_wide_ok(wc) && iswprint(wc) &&
+	    wcwidth(wc) >= 1);
+}
+
+/* Inside a paste, keys are text: only characters and line breaks count. */
+static void
+ui_paste_key(wint_t wc, int fkey)
+{
+	ui.u_paste_last = mono_ms();
+	if (fkey)
+		;
+	else if (wc == '\r' || (wc == '\n' && !ui.u_paste_cr))
+		ui_insert(UI_BREAK, 1);
+	else if (wc == '\t')
+		ui_insert(L' ', 1);
+	else if (ui_typeable(wc))
+		ui_insert((wchar_t)wc, 1);
+	ui.u_paste_cr = !fkey && wc == '\r';
+}
+
+static void
+ui_paste_end(void)
+{
+	ui.u_paste = 0;
+	/* A copied line often ends in a line break: it sends nothing. */
+	while (ui.u_icur > ui.u_paste_from &&
+	    ui.u_input[ui.u_icur - 1] == UI_BREAK)
+		ui_erase(ui.u_icur - 1, 1);
+	if (ui.u_paste_cut > 0)
+		ui_addf(LINE_ERROR, "The input line holds %d characters: the "
+		    "last %zu pasted were dropped.", INPUT_MAX_CP,
+		    ui.u_paste_cut);
+	ui.u_paste_cut = 0;
 }
 
 static void
@@ -439,6 +600,28 @@ ui_key(wint_t wc, int fkey)
 {
 	int	page = LINES - 3 > 1 ? LINES - 3 : 1;
 
+	if (fkey && wc == UI_KEY_PASTE_START) {
+		if (!ui.u_paste) {
+			ui.u_paste = 1;
+			ui.u_paste_cr = 0;
+			ui.u_paste_cut = 0;
+			ui.u_paste_from = ui.u_icur;
+		}
+		ui.u_paste_last = mono_ms();
+		return;
+	}
+	if (fkey && wc == UI_KEY_PASTE_END) {
+		if (ui.u_paste)
+			ui_paste_end();
+		return;
+	}
+	/* A paste whose end was lost: a second of silence ends it. */
+	if (ui.u_paste && mono_ms() - ui.u_paste_last > UI_PASTE_GAP_MS)
+		ui_paste_end();
+	if (ui.u_paste) {
+		ui_paste_key(wc, fkey);
+		return;
+	}
 	if (fkey) {
 		switch (wc) {
 		case KEY_ENTER:
@@ -462,12 +645,8 @@ ui_key(wint_t wc, int fkey)
 			ui.u_icur = ui.u_ilen;
 			return;
 		case KEY_DC:
-			if (ui.u_icur < ui.u_ilen) {
-				wmemmove(&ui.u_input[ui.u_icur],
-				    &ui.u_input[ui.u_icur + 1],
-				    ui.u_ilen - ui.u_icur - 1);
-				ui.u_ilen--;
-			}
+			if (ui.u_icur < ui.u_ilen)
+				ui_erase(ui.u_icur, 1);
 			return;
 		case KEY_PPAGE:
 			ui.u_scroll += page;
@@ -490,13 +669,8 @@ ui_key(wint_t wc, int fkey)
 		return;
 	case 0x7f:
 	case UI_CTRL('h'):
-		if (ui.u_icur > 0) {
-			ui.u_icur--;
-			memmove(&ui.u_input[ui.u_icur],
-			    &ui.u_input[ui.u_icur + 1],
-			    (ui.u_ilen - ui.u_icur) * sizeof(wchar_t));
-			ui.u_ilen--;
-		}
+		if (ui.u_icur > 0)
+			ui_erase(ui.u_icur - 1, 1);
 		return;
 	case UI_CTRL('a'):
 		ui.u_icur = 0;
@@ -505,21 +679,17 @@ ui_key(wint_t wc, int fkey)
 		ui.u_icur = ui.u_ilen;
 		return;
 	case UI_CTRL('u'):
-		wmemmove(ui.u_input, &ui.u_input[ui.u_icur],
-		    ui.u_ilen - ui.u_icur);
-		ui.u_ilen -= ui.u_icur;
-		ui.u_icur = 0;
+		ui_erase(0, ui.u_icur);
 		return;
 	case UI_CTRL('l'):
 		clearok(curscr, TRUE);
 		return;
 	case '\t':
-		ui_insert(L' ');
+		ui_insert(L' ', 0);
 		return;
 	}
-	if (wc < 0x20 || !ui_wide_ok(wc) || !iswprint(wc) || wcwidth(wc) < 1)
-		return;
-	ui_insert((wchar_t)wc);
+	if (ui_typeable(wc))
+		ui_insert((wchar_t)wc, 0);
 }
 
 static void
@@ -576,16 +746,23 @@ ui_atexit(void)
 	ui_stop();
 }
 
+/* Straight to the terminal, async-signal-safe; a failure has no cure. */
+static void
+ui_tty(const char *p)
+{
+	if (write(STDOUT_FILENO, p, strlen(p)) == -1)
+		errno = 0;
+}
+
 /* Async-signal-safe: only the saved bytes and tcsetattr. */
 static void
 ui_crash(int sig)
 {
 	if (ui.u_active) {
-		/* Dying anyway: a failed write leaves nothing to try. */
-		if (write(STDOUT_FILENO, ui.u_rmcup, strlen(ui.u_rmcup)) ==
-		    -1 || write(STDOUT_FILENO, ui.u_cnorm,
-		    strlen(ui.u_cnorm)) == -1)
-			errno = 0;
+		ui_tty(ui.u_rmcup);
+		ui_tty(ui.u_cnorm);
+		if (ui.u_bracket)
+			ui_tty(UI_PASTE_OFF);
 		tcsetattr(STDIN_FILENO, TCSANOW, &ui.u_tio);
 	}
 	raise(sig);
@@ -596,7 +773,7 @@ ui_start(struct event_base *base, const struct ui_ops *ops)
 {
 	static const int	 sigs[] = { SIGWINCH, SIGINT, SIGTERM, SIGHUP };
 	static const int	 crash[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL,
-				    SIGABRT };
+				    SIGABRT, SIGQUIT };
 	struct sigaction	 sa;
 	const char		*cap;
 	size_t			 i;
@@ -616,6 +793,11 @@ ui_start(struct event_base *base, const struct ui_ops *ops)
 	keypad(stdscr, TRUE);
 	nodelay(stdscr, TRUE);
 	set_escdelay(25);
+	if (define_key("\033[200~", UI_KEY_PASTE_START) != ERR &&
+	    define_key("\033[201~", UI_KEY_PASTE_END) != ERR) {
+		ui.u_bracket = 1;
+		ui_tty(UI_PASTE_ON);
+	}
 	if ((cap = tigetstr("rmcup")) != NULL && cap != (char *)-1)
 		strlcpy(ui.u_rmcup, cap, sizeof(ui.u_rmcup));
 	if ((cap = tigetstr("cnorm")) != NULL && cap != (char *)-1)
@@ -653,6 +835,10 @@ ui_stop(void)
 		return;
 	ui.u_active = 0;
 	endwin();
+	if (ui.u_bracket)
+		ui_tty(UI_PASTE_OFF);
+	ui.u_bracket = ui.u_paste = 0;
+	ui.u_ilen = ui.u_icur = 0;
 	if (ui.u_stdin_ev != NULL)
 		event_free(ui.u_stdin_ev);
 	ui.u_stdin_ev = NULL;

@@ -7,13 +7,18 @@ Two servers are used:
     line, e.g. "node /tmp/node-ws/server.js") for the Node peer; the
     hostile partner is a raw WebSocket client (python3-websockets);
   - a scripted fake server (python3-websockets) for what a real server
-    never does: unsanitised text, HTTP 403/503, close 4005/1001, idle.
+    never does, or not on cue: unsanitised text, HTTP 403/503, close
+    4001/4005/1001, idle, a long text to wrap.
+
+Daemons of their own, with settings that make them refuse, give the HTTP
+refusals (403, 429, 503) and the closes 4000, 4002 and 4003 for real.
 
 Each check prints "ok - name" or "not ok - name"; the last line is
 "N passed, N failed".  Run with Debian's /usr/bin/python3.
 """
 
 import asyncio
+import base64
 import hashlib
 import http
 import json
@@ -106,6 +111,32 @@ class Pane:
     def screen(self):
         return tmux("capture-pane", "-p", "-J", "-t", self.name)
 
+    def flat(self):
+        """The rows joined by spaces: a sentence the chat wrapped is
+        whole again."""
+        return " ".join(r.strip() for r in self.rows() if r.strip())
+
+    def wait_flat(self, pattern, timeout=10):
+        end = time.time() + timeout
+        while time.time() < end:
+            if re.search(pattern, self.flat()):
+                return True
+            time.sleep(0.1)
+        return False
+
+    def pid(self):
+        """The client's process id: the pane's shell runs it."""
+        sh = self.fmt("#{pane_pid}")
+        r = subprocess.run(["ps", "-o", "pid=", "--ppid", sh],
+                           capture_output=True, text=True)
+        pids = r.stdout.split()
+        return int(pids[0]) if pids else None
+
+    def paste(self, text):
+        """A paste, bracketed if the application asked for it."""
+        tmux("set-buffer", "-b", "bp", text)
+        tmux("paste-buffer", "-p", "-b", "bp", "-t", self.name, "-d")
+
     def rows(self):
         return tmux("capture-pane", "-p", "-t", self.name).split("\n")
 
@@ -187,6 +218,32 @@ def pow_solve(challenge, bits):
         if v >> (256 - bits) == 0 if bits else True:
             return nonce
         n += 1
+
+
+def raw_ws(port):
+    """A WebSocket from this address, held open by hand: the upgrade and
+    nothing else.  Returns the socket and the answer's status line."""
+    s = socket.create_connection(("127.0.0.1", port), 5)
+    key = base64.b64encode(os.urandom(16)).decode()
+    s.sendall(("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+               "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
+               "\r\n" % key).encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        b = s.recv(4096)
+        if not b:
+            break
+        head += b
+    return s, head.split(b"\r\n")[0].decode(errors="replace")
+
+
+def raw_ws_text(s, text):
+    """One masked text frame (under 126 bytes)."""
+    p = text.encode()
+    mask = os.urandom(4)
+    s.sendall(bytes([0x81, 0x80 | len(p)]) + mask +
+              bytes(c ^ mask[i % 4] for i, c in enumerate(p)))
 
 
 HOSTILE = [
@@ -292,6 +349,9 @@ class FakeServer:
         if path.startswith("/close4005"):
             await ws.close(4005)
             return
+        if path.startswith("/close4001"):
+            await ws.close(4001)
+            return
         await ws.recv()                         # pow, not checked
         await ws.send(json.dumps({"t": "ready"}))
         if path.startswith("/close1001"):
@@ -312,6 +372,8 @@ class FakeServer:
             await ws.send(json.dumps({"t": "msg", "text": "after junk"}))
         if path.startswith("/idle"):
             await ws.send(json.dumps({"t": "ended", "reason": "idle"}))
+        if path.startswith("/wrap"):
+            await ws.send(json.dumps({"t": "msg", "text": WRAP_TEXT}))
         try:
             async for m in ws:
                 if path.startswith("/idle") and '"join"' in m:
@@ -324,11 +386,20 @@ class FakeServer:
 # --- tests ----------------------------------------------------------------
 
 def restored(pane):
-    """The client has exited and the shell's terminal is sane again."""
+    """The client has exited and the shell's terminal is sane again: line
+    mode, echo, the main screen, and no bracketed paste (a paste would
+    show its brackets, echoed as ^[[200~)."""
     ok = pane.wait(r"EXIT=\d+\n.*icanon", 8)
+    if ok:
+        pane.paste("zq" + "z")
+        ok = pane.wait("zqz", 5)
     s = pane.screen()
     return (ok and "-icanon" not in s and "-echo" not in s and
-            pane.fmt("#{alternate_on}") == "0"), s
+            "200~" not in s and pane.fmt("#{alternate_on}") == "0"), s
+
+
+def input_row(pane):
+    return pane.rows()[pane.height - 1]
 
 
 def test_cli(tmp):
@@ -488,6 +559,180 @@ def test_chat(tmp, srv, cfg):
         p.kill()
 
 
+def test_paste(tmp, srv, cfg):
+    """Bracketed paste: pasted text is text, and only Enter sends."""
+    a = Pane("pa", srv.url, cfg)
+    a.wait("waiting for a dev", 10)
+    b = Pane("pb", srv.url, cfg)
+    ok = a.wait("You are now chatting with", 10) and \
+        b.wait("You are now chatting with", 10)
+    check(ok, "paste: matched", a.screen() + b.screen())
+    ha = re.search(r"you are ([a-z-]+)\)", a.screen())
+    ha = ha.group(1) if ha else "?"
+
+    a.paste("/quit is a command\n/usr/bin/x\n")
+    ok = a.wait(re.escape("> /quit is a command\u21b5/usr/bin/x"), 5)
+    s = a.screen()
+    check(ok and "you: /quit" not in s and "EXIT=" not in s,
+          "paste: line breaks do not send, a pasted /command is not run",
+          s)
+    a.send("Enter")
+    ok = b.wait(re.escape(ha) + r": /quit is a command\s*\n.*" +
+                re.escape(ha) + r": /usr/bin/x", 8)
+    check(ok and "EXIT=" not in a.screen() and
+          input_row(a).rstrip() == ">",
+          "paste: Enter sends each pasted line as a message, as text",
+          a.screen() + b.screen())
+
+    a.send("-l", "\x1b[200~one\x03two\x04\x15\x7fthree\x1b[201~")
+    ok = a.wait(r"> onetwothree\s*$", 5)
+    check(ok and "EXIT=" not in a.screen(),
+          "paste: control keys inside a paste do nothing", a.screen())
+    a.send("C-u")
+    check(a.wait(r"\n>\s*$", 3), "paste: keys work again after it",
+          a.screen())
+
+    a.paste("y" * 600)
+    ok = a.wait(r"600/500 chars", 5)
+    a.send("Enter")
+    check(ok and a.wait_flat("Line too long: 600 characters, the limit is "
+                             "500"),
+          "paste: bounded by the message limit like typed text",
+          a.screen())
+
+    # A paste whose end never comes: after a second, keys are keys.
+    a.send("-l", "\x1b[200~half")
+    ok = a.wait(r"> half\s*$", 5)
+    time.sleep(1.2)
+    a.send("C-u")
+    check(ok and a.wait(r"\n>\s*$", 3),
+          "paste: a paste never ended stops after a second", a.screen())
+
+    pid = a.pid()
+    if pid is not None:
+        os.kill(pid, signal.SIGTERM)
+    ok, s = restored(a)
+    check(pid is not None and ok and "EXIT=0" in s,
+          "SIGTERM: exits 0, terminal and paste mode restored", s)
+    b.send("C-c")
+    ok, s = restored(b)
+    check(ok and "EXIT=0" in s, "paste: Ctrl-C restores paste mode", s)
+    a.kill()
+    b.kill()
+
+
+WRAP_SHORT = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot",
+              "golf", "hotel", "india", "juliet", "kilo", "lima", "mike"]
+WRAP_WIDE = "\u65e5\u672c\u8a9e\u306e\u6587\u5b57\u5217"   # 14 cells
+WRAP_LONG = "q" * 45
+WRAP_TEXT = " ".join(WRAP_SHORT[:5] + [WRAP_WIDE] + WRAP_SHORT[5:] +
+                     [WRAP_LONG, "end"])
+
+
+def test_wrap(tmp, fake, cfg):
+    """Long lines wrap at spaces; only a word wider than a row breaks."""
+    p = Pane("wrap", fake.url + "/wrap", cfg, width=30, height=24)
+    ok = p.wait(r"\bend\s*$", 10) or p.wait(r"\bend\b", 1)
+    rows = p.rows()
+    words = set(" ".join(rows).split())
+    cut = [w for w in WRAP_SHORT + [WRAP_WIDE] if w not in words]
+    check(ok and not cut, "wrap: no word is cut at the end of a row",
+          "cut: %r\n%s" % (cut, "\n".join(rows)))
+    check("".join(rows).count("q") == len(WRAP_LONG) and
+          all(len(r) <= 30 for r in rows),
+          "wrap: a word wider than the row is broken, nothing lost",
+          "\n".join(rows))
+    p.send("C-c")
+    p.kill()
+
+
+def test_refusals(tmp, cfg):
+    """A real daemon refuses, in each of the ways it can; the client says
+    which, and stops (status 1) only when waiting will not help."""
+    srv = Server(tmp, MAX_SOCKETS_PER_IP="1")
+    try:
+        hold, st = raw_ws(srv.port)
+        p = Pane("r429", srv.url, cfg)
+        ok = p.wait_flat(r"too many connections from your address to "
+                         r"127\.0\.0\.1 \(the server's MAX_SOCKETS_PER_IP, "
+                         r"3 by default\); trying again in 1 s")
+        hold.close()
+        check(st.startswith("HTTP/1.1 101") and ok and
+              p.wait("waiting for a dev", 8),
+              "HTTP 429: explained, retried until it passes", p.flat())
+        p.send("C-c")
+        ok, s = restored(p)
+        check(ok and "EXIT=0" in s, "HTTP 429: Ctrl-C exits 0", s)
+        p.kill()
+    finally:
+        srv.stop()
+
+    srv = Server(tmp, MAX_TOTAL_SOCKETS="1")
+    try:
+        hold, st = raw_ws(srv.port)
+        p = Pane("r503", srv.url, cfg)
+        ok = p.wait_flat(r"127\.0\.0\.1 is full: it holds all the "
+                         r"connections it takes \(the server's "
+                         r"MAX_TOTAL_SOCKETS\); trying again in 1 s")
+        hold.close()
+        check(st.startswith("HTTP/1.1 101") and ok and
+              p.wait("waiting for a dev", 8),
+              "HTTP 503: explained, retried until it passes", p.flat())
+        p.send("C-c")
+        ok, s = restored(p)
+        check(ok and "EXIT=0" in s, "HTTP 503: Ctrl-C exits 0", s)
+        p.kill()
+    finally:
+        srv.stop()
+
+    srv = Server(tmp, BAN_AFTER_VIOLATIONS="1")
+    try:
+        p = Pane("r4002", srv.url, cfg)
+        ok = p.wait("waiting for a dev", 10)
+        bad, st = raw_ws(srv.port)
+        raw_ws_text(bad, "x")           # bad_frame: a violation, the ban
+        ok2, s = restored(p)
+        bad.close()
+        check(ok and ok2 and re.search(
+            r"127\.0\.0\.1 has just banned your address after too many "
+            r"refused messages from it, for a while \(the server's BAN_MS, "
+            r"15 minutes by default\)", s) and "EXIT=1" in s,
+            "close 4002: banned now, said so, exits 1", s)
+        p.kill()
+        p = Pane("r403", srv.url, cfg)
+        ok, s = restored(p)
+        check(ok and re.search(
+            r"127\.0\.0\.1 refuses your address: it is banned for a while "
+            r"\(the server's BAN_MS, 15 minutes by default\)", s) and
+            "usually" not in s and "just banned" not in s and
+            "EXIT=1" in s, "HTTP 403: banned before, said so, exits 1", s)
+        p.kill()
+    finally:
+        srv.stop()
+
+    srv = Server(tmp, BEAT_TIMEOUT_MS="1000", DEVROULETTE_ALLOW_DEBUG="0")
+    try:
+        # The client beats every 10 s: this server wants one a second.
+        p = Pane("r4000", srv.url, cfg)
+        check(p.wait_flat(r"127\.0\.0\.1 closed the connection: our "
+                          r"heartbeat did not reach it in time; trying "
+                          r"again in 1 s"),
+              "close 4000: explained, retried", p.flat())
+        p.send("C-c")
+        ok, s = restored(p)
+        check(ok and "EXIT=0" in s, "close 4000: Ctrl-C exits 0", s)
+        p.kill()
+        p = Pane("r4003", srv.url, cfg, extra=("--debug",),
+                 env={"DEVROULETTE_DEV": "1"})
+        ok, s = restored(p)
+        check(ok and "127.0.0.1 does not allow debug mode (its "
+              "DEVROULETTE_ALLOW_DEBUG is not 1)" in s and "EXIT=1" in s,
+              "close 4003: debug refused, exits 1", s)
+        p.kill()
+    finally:
+        srv.stop()
+
+
 def test_hostile_partner(tmp, srv, cfg):
     h = Pane("h", srv.url, cfg)
     h.wait("waiting for a dev", 10)
@@ -535,8 +780,8 @@ def test_fake(tmp, cfg):
     p.kill()
 
     p = Pane("f3", fake.url + "/http503", cfg)
-    check(p.wait(r"is full; trying again in 1 s") and
-          p.wait(r"trying again in 2 s", 5), "HTTP 503: full, backoff",
+    check(p.wait_flat(r"is full: .*; trying again in 1 s") and
+          p.wait_flat(r"trying again in 2 s", 5), "HTTP 503: full, backoff",
           p.screen())
     p.send("C-c")
     p.kill()
@@ -546,6 +791,17 @@ def test_fake(tmp, cfg):
     check(ok and "upgrade devroulette" in s and "EXIT=1" in s,
           "close 4005: upgrade", s)
     p.kill()
+
+    p = Pane("f8", fake.url + "/close4001", cfg)
+    check(p.wait_flat(r"closed the connection: the proof of work took "
+                      r"longer than it allows; trying again in 1 s"),
+          "close 4001: explained, retried", p.flat())
+    p.send("C-c")
+    ok, s = restored(p)
+    check(ok and "EXIT=0" in s, "close 4001: Ctrl-C exits 0", s)
+    p.kill()
+
+    test_wrap(tmp, fake, cfg)
 
     p = Pane("f5", fake.url + "/close1001", cfg)
     check(p.wait("is restarting") and p.wait("You are now chatting", 8),
@@ -596,7 +852,9 @@ def main():
             srv = Server(tmp)
             test_terms(tmp, srv.url)
             test_chat(tmp, srv, cfg)
+            test_paste(tmp, srv, cfg)
             test_hostile_partner(tmp, srv, cfg)
+            test_refusals(tmp, cfg)
         else:
             check(False, "server: %s missing" % DAEMON)
         test_fake(tmp, cfg)
