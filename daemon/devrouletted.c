@@ -290,8 +290,8 @@ parent_socket(const struct addrinfo *ai, int reuseport)
 
 /*
  * Room for a burst of handoffs in flight (a few hundred bytes each, plus
- * the kernel's overhead), beyond net.core.wmem_max if we are root; a
- * front whose handoff does not fit answers 503.
+ * the kernel's overhead), beyond net.core.wmem_max if we may; a handoff
+ * that does not fit waits in its front for room.
  */
 static void
 parent_sndbuf(int fd, int sz)

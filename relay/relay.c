@@ -329,6 +329,8 @@ relay_hs_leave(struct conn *c)
 {
 	if (!(c->c_flags & CF_HSLIST))
 		return;
+	if (c->c_flags & CF_HANDWAIT)
+		relay_hand_forget(c);
 	TAILQ_REMOVE(&front->f_hs, c, c_hsentry);
 	c->c_flags &= ~CF_HSLIST;
 	front->f_nhs--;

@@ -185,6 +185,7 @@ enum conn_state {
 #define CF_MSGDROP	0x10	/* a frame of this message was over budget */
 #define CF_ADOPTED	0x20	/* handed over by another front: admit here */
 #define CF_HSLIST	0x40	/* on f_hs: still reading the request head */
+#define CF_HANDWAIT	0x80	/* waits for room to be handed to its owner */
 
 /* The last FRAME_BUDGET frames within budget, as ms clock values. */
 struct budget {
@@ -220,8 +221,16 @@ struct conn {
 	uint64_t		 c_timer;	/* c_tev fires then; 0: unarmed */
 	struct utf8_stream	 c_utf8;	/* the text message so far */
 	struct budget		 c_budget;
-	uint32_t		 c_msglen;	/* payload bytes of the message */
-	uint32_t		 c_fed;		/* bytes of a partial frame seen */
+	union {
+		struct {	/* an open WebSocket */
+			uint32_t c_msglen;	/* payload bytes of message */
+			uint32_t c_fed;		/* of a partial frame, seen */
+		};
+		struct {	/* CF_HANDWAIT: c_in holds the head and more */
+			uint32_t c_handto;	/* the owner */
+			uint32_t c_headlen;
+		};
+	};
 	uint8_t			 c_challenge[POW_CHALLENGE_LEN / 2];
 	struct ipkey		 c_peer;	/* TCP peer, for admission */
 	uint8_t			 c_state;	/* enum conn_state */
@@ -323,6 +332,7 @@ int	 relay_send_matcher(struct conn *, uint32_t, const void *, size_t);
 /* relay_hand.c: connections handed to the front that owns the address */
 void	 relay_hand_init(const struct front_setup *);
 void	 relay_hand_shutdown(void);
+void	 relay_hand_forget(struct conn *);
 uint32_t relay_hand_owner(const struct ipkey *);
 void	 relay_hand_off(struct conn *, uint32_t, const uint8_t *, size_t,
 	    size_t);

@@ -44,6 +44,10 @@ union hand_cmsg {
 	uint8_t		 buf[CMSG_SPACE(sizeof(int))];
 };
 
+static int	 relay_hand_send(struct conn *, uint32_t, const uint8_t *,
+		    size_t, size_t);
+static ssize_t	 relay_hand_sendmsg(int, const struct msghdr *);
+static void	 relay_hand_writable(evutil_socket_t, short, void *);
 static void	 relay_hand_failed(uint32_t);
 static void	 relay_hand_recv(evutil_socket_t, short, void *);
 static ssize_t	 relay_hand_read(int, int *);
@@ -56,7 +60,10 @@ static struct {
 	uint32_t	 h_mul;
 	uint64_t	 h_failed;	/* since the last log line */
 	uint64_t	 h_logged;	/* when that was, mono_ms() */
+	struct event	 h_wev[PREFORK_MAX];	/* room to send, awaited */
+	uint32_t	 h_waiting[PREFORK_MAX];	/* connections waiting */
 	int		 h_testfail;	/* regress: every handoff fails */
+	uint32_t	 h_testagain;	/* regress: so many EAGAINs first */
 } hand;
 
 /* Datagrams land here; the head is parsed where it lies. */
@@ -71,6 +78,9 @@ relay_hand_init(const struct front_setup *fu)
 	hand.h_mul = fu->fu_ownermul;
 #ifdef DR_TESTHOOKS
 	hand.h_testfail = getenv("DR_TEST_HANDOFF_FAIL") != NULL;
+	if (getenv("DR_TEST_HANDOFF_EAGAIN") != NULL)
+		hand.h_testagain = strtoul(getenv("DR_TEST_HANDOFF_EAGAIN"),
+		    NULL, 10);
 #endif
 	for (i = 0; i < PREFORK_MAX; i++) {
 		hand.h_fd[i] = i < hand.h_count ? fu->fu_hand[i] : -1;
@@ -78,6 +88,8 @@ relay_hand_init(const struct front_setup *fu)
 			continue;
 		event_assign(&hand.h_ev[i], front->f_base, hand.h_fd[i],
 		    EV_READ | EV_PERSIST, relay_hand_recv, NULL);
+		event_assign(&hand.h_wev[i], front->f_base, hand.h_fd[i],
+		    EV_WRITE, relay_hand_writable, (void *)(uintptr_t)i);
 		if (event_add(&hand.h_ev[i], NULL) == -1)
 			fatalx("%s: event_add", __func__);
 	}
@@ -89,9 +101,12 @@ relay_hand_shutdown(void)
 {
 	uint32_t	 i;
 
-	for (i = 0; i < PREFORK_MAX; i++)
-		if (hand.h_fd[i] != -1)
-			event_del(&hand.h_ev[i]);
+	for (i = 0; i < PREFORK_MAX; i++) {
+		if (hand.h_fd[i] == -1)
+			continue;
+		event_del(&hand.h_ev[i]);
+		event_del(&hand.h_wev[i]);
+	}
 }
 
 uint32_t
@@ -103,12 +118,42 @@ relay_hand_owner(const struct ipkey *ik)
 }
 
 /*
- * Send c to front `to' and forget it here.  If the datagram cannot go
- * (the owner's queue is full, or it is gone), the client hears 503 and
- * may retry: better than admitting it where its limits are not kept.
+ * Send c to front `to' and forget it here.  A full queue makes it wait
+ * (unread, its bytes kept) until the owner's socket has room, in order
+ * with any others waiting for that front; its handshake deadline still
+ * runs.  If the datagram cannot go at all (the owner is gone), the client
+ * hears 503: better than admitting it where its limits are not kept.
  */
 void
 relay_hand_off(struct conn *c, uint32_t to, const uint8_t *buf,
+    size_t headlen, size_t len)
+{
+	if (to >= hand.h_count || hand.h_fd[to] == -1 || len > HAND_DATA_MAX ||
+	    c->c_in != NULL)
+		fatalx("%s: front %u, %zu bytes", __func__, to, len);
+	if (hand.h_waiting[to] == 0) {
+		switch (relay_hand_send(c, to, buf, headlen, len)) {
+		case 0:
+			relay_close(c, "handed over");
+			return;
+		case -1:
+			relay_hand_failed(to);
+			relay_http_answer(c, 503, NULL);
+			return;
+		}
+	}
+	rbuf_add(&c->c_in, buf, len);
+	c->c_handto = to;
+	c->c_headlen = headlen;
+	c->c_flags |= CF_HANDWAIT;
+	event_del(&c->c_ev);
+	if (hand.h_waiting[to]++ == 0 && event_add(&hand.h_wev[to], NULL) == -1)
+		fatalx("%s: event_add", __func__);
+}
+
+/* 0: sent; 1: no room now; -1: it cannot go. */
+static int
+relay_hand_send(struct conn *c, uint32_t to, const uint8_t *buf,
     size_t headlen, size_t len)
 {
 	struct hand_msg	 hm;
@@ -118,8 +163,6 @@ relay_hand_off(struct conn *c, uint32_t to, const uint8_t *buf,
 	union hand_cmsg	 cmsgbuf;
 	ssize_t		 n;
 
-	if (to >= hand.h_count || hand.h_fd[to] == -1 || len > HAND_DATA_MAX)
-		fatalx("%s: front %u, %zu bytes", __func__, to, len);
 	memset(&hm, 0, sizeof(hm));
 	hm.hm_peer = c->c_peer;
 	hm.hm_deadline = c->c_deadline;
@@ -141,22 +184,81 @@ relay_hand_off(struct conn *c, uint32_t to, const uint8_t *buf,
 	cm->cmsg_len = CMSG_LEN(sizeof(int));
 	memcpy(CMSG_DATA(cm), &c->c_fd, sizeof(int));
 
-	if (hand.h_testfail) {
-		n = -1;
-		errno = EAGAIN;
-	} else {
-		do {
-			n = sendmsg(hand.h_fd[to], &msg,
-			    MSG_DONTWAIT | MSG_NOSIGNAL);
-		} while (n == -1 && errno == EINTR);
-	}
+	do {
+		n = relay_hand_sendmsg(hand.h_fd[to], &msg);
+	} while (n == -1 && errno == EINTR);
 	explicit_bzero(&hm, sizeof(hm));
-	if (n == -1) {
-		relay_hand_failed(to);
-		relay_http_answer(c, 503, NULL);
-		return;
+	if (n != -1)
+		return (0);
+	return (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS ?
+	    1 : -1);
+}
+
+/* sendmsg(2), or what the test hooks make of it. */
+static ssize_t
+relay_hand_sendmsg(int fd, const struct msghdr *msg)
+{
+	if (hand.h_testfail) {
+		errno = EPIPE;
+		return (-1);
 	}
-	relay_close(c, "handed over");
+	if (hand.h_testagain > 0) {
+		hand.h_testagain--;
+		errno = EAGAIN;
+		return (-1);
+	}
+	return (sendmsg(fd, msg, MSG_DONTWAIT | MSG_NOSIGNAL));
+}
+
+/*
+ * Front `to' has room: the connections waiting for it go, oldest first
+ * (f_hs is in accept order), until its queue is full again.
+ */
+static void
+relay_hand_writable(evutil_socket_t fd, short events, void *arg)
+{
+	struct conn	*c, *next;
+	uint32_t	 to = (uint32_t)(uintptr_t)arg;
+	int		 rv;
+
+	for (c = TAILQ_FIRST(&front->f_hs); c != NULL &&
+	    hand.h_waiting[to] > 0; c = next) {
+		next = TAILQ_NEXT(c, c_hsentry);
+		if (!(c->c_flags & CF_HANDWAIT) || c->c_handto != to)
+			continue;
+		rv = relay_hand_send(c, to, rbuf_ptr(c->c_in), c->c_headlen,
+		    rbuf_len(c->c_in));
+		if (rv == 1) {
+			if (event_add(&hand.h_wev[to], NULL) == -1)
+				fatalx("%s: event_add", __func__);
+			return;
+		}
+		relay_hand_forget(c);
+		rbuf_free(&c->c_in);
+		if (rv == 0) {
+			relay_close(c, "handed over");
+			continue;
+		}
+		relay_hand_failed(to);
+		if (event_add(&c->c_ev, NULL) == -1)
+			fatalx("%s: event_add", __func__);
+		relay_http_answer(c, 503, NULL);
+	}
+}
+
+/* c no longer waits: handed over, timed out, dropped or shut down. */
+void
+relay_hand_forget(struct conn *c)
+{
+	uint32_t	 to = c->c_handto;
+
+	if (!(c->c_flags & CF_HANDWAIT))
+		return;
+	c->c_flags &= ~CF_HANDWAIT;
+	if (to >= hand.h_count || hand.h_waiting[to] == 0)
+		fatalx("%s: front %u", __func__, to);
+	if (--hand.h_waiting[to] == 0)
+		event_del(&hand.h_wev[to]);
 }
 
 /* A burst of failures is one log line a second, with its count. */

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from drserver import server_argv, server_env
+from test_sandbox import children, settled_children
 from helpers import (HandshakeRefused, OP_PONG, OP_TEXT, client, connect,
                      dumps, expect_banned, frame_bytes, fresh_ip,
                      parse_head, read_head, refused, tcp_connect,
@@ -23,13 +24,6 @@ from helpers import (HandshakeRefused, OP_PONG, OP_TEXT, client, connect,
 pytestmark = pytest.mark.daemon_only
 
 FRONTS = 3
-
-
-def children(pid):
-    kids = []
-    for task in Path("/proc/%d/task" % pid).iterdir():
-        kids += [int(x) for x in (task / "children").read_text().split()]
-    return kids
 
 
 def ctl_json(srv, what):
@@ -52,7 +46,7 @@ async def status_of(srv, ip, **kw):
 async def test_prefork_runs_that_many_sandboxed_fronts(start_server):
     srv = start_server(PREFORK=FRONTS)
     await client(srv)
-    kids = children(srv.proc.pid)
+    kids = await settled_children(srv)
     assert len(kids) == FRONTS + 1, kids
     for k in kids:
         st = Path("/proc/%d/status" % k).read_text()
@@ -202,11 +196,15 @@ async def test_a_second_daemon_cannot_share_the_port(start_server, tmp_path):
 
 
 def hooks_server(tmp_path, monkeypatch, **settings):
-    """The test-hooks build with every handoff failing as a full queue."""
+    """
+    The test-hooks build; by default every handoff fails as if the owner
+    were gone (DR_TEST_HANDOFF_FAIL).
+    """
     from test_sandbox import hooks_daemon
     from drserver import Server
     monkeypatch.setenv("DEVROULETTED", str(hooks_daemon()))
-    settings.update({"DR_TEST_HANDOFF_FAIL": "1", "PREFORK": str(FRONTS)})
+    settings.setdefault("DR_TEST_HANDOFF_FAIL", "1")
+    settings["PREFORK"] = str(FRONTS)
     return Server(tmp_path / "hooks", settings).start()
 
 
@@ -221,6 +219,28 @@ async def test_direct_clients_land_on_their_owner(tmp_path, monkeypatch):
         got = await asyncio.gather(*(status_of(srv, fresh_ip())
                                      for _ in range(30)))
         assert got == [101] * 30, got
+        assert "handoff" not in srv.output()
+    finally:
+        srv.stop()
+
+
+async def test_a_full_handoff_queue_makes_the_client_wait_not_fail(
+        tmp_path, monkeypatch):
+    """
+    Each front's first 40 attempts to hand over find the owner's queue
+    full (the hook answers EAGAIN): the connections wait, unread, and go
+    when there is room; none is refused.
+    """
+    srv = hooks_server(tmp_path, monkeypatch, DR_TEST_HANDOFF_FAIL=None,
+                       DR_TEST_HANDOFF_EAGAIN=40, TRUSTED_PROXY_HOPS=1)
+    try:
+        proxy = fresh_ip()
+        who = ["198.51.100.%d" % i for i in range(1, 41)]
+        socks = await asyncio.gather(*(
+            client(srv, proxy, extra=("X-Forwarded-For: " + w,))
+            for w in who))
+        assert len(socks) == 40
+        assert ctl_json(srv, "stats")["sockets"] == 40
         assert "handoff" not in srv.output()
     finally:
         srv.stop()
