@@ -4,8 +4,8 @@
  * client is, and behind a proxy it cannot know.  Per-IP limits are only
  * exact if one front sees every socket of an address, so each address has
  * an owner (OWNER_OF, which the kernel's steering program follows too, so
- * that direct connections rarely need this), and a front that reads an upgrade
- * for an address it does not own passes the connection there: the
+ * that direct connections rarely need this), and a front that reads an
+ * upgrade for an address it does not own passes the connection there: the
  * descriptor, the bytes read so far and the handshake's deadline, in one
  * SOCK_SEQPACKET datagram.  The owner admits it as if it had accepted it.
  * Requests that are not upgrades are answered where they arrive.
@@ -53,16 +53,17 @@ static void	 relay_hand_recv(evutil_socket_t, short, void *);
 static ssize_t	 relay_hand_read(int, int *);
 static int	 relay_hand_one(int);
 
+/* Indexed by front; our own index has no socket (-1). */
 static struct {
-	uint32_t	 h_count;
+	uint32_t	 h_count;	/* fronts */
+	uint32_t	 h_mul;		/* OWNER_OF()'s secret */
 	int		 h_fd[PREFORK_MAX];
-	struct event	 h_ev[PREFORK_MAX];
-	uint32_t	 h_mul;
-	uint64_t	 h_failed;	/* since the last log line */
-	uint64_t	 h_logged;	/* when that was, mono_ms() */
+	struct event	 h_ev[PREFORK_MAX];	/* datagrams to read */
 	struct event	 h_wev[PREFORK_MAX];	/* room to send, awaited */
 	uint32_t	 h_waiting[PREFORK_MAX];	/* connections waiting */
-	int		 h_testfail;	/* regress: every handoff fails */
+	uint64_t	 h_failed;	/* since the last log line */
+	uint64_t	 h_logged;	/* when that was, mono_ms() */
+	int		 h_testfail;	/* regress: the owner is gone */
 	uint32_t	 h_testagain;	/* regress: so many EAGAINs first */
 } hand;
 
