@@ -646,44 +646,35 @@ def test_wrap(tmp, fake, cfg):
     p.kill()
 
 
-def test_refusals(tmp, cfg):
-    """A real daemon refuses, in each of the ways it can; the client says
-    which, and stops (status 1) only when waiting will not help."""
-    srv = Server(tmp, MAX_SOCKETS_PER_IP="1")
+def held_out(tmp, cfg, label, pattern, **settings):
+    """A WebSocket held open by hand keeps the client out until it
+    closes: the client says why, retries, and gets in."""
+    srv = Server(tmp, **settings)
     try:
         hold, st = raw_ws(srv.port)
-        p = Pane("r429", srv.url, cfg)
-        ok = p.wait_flat(r"too many connections from your address to "
-                         r"127\.0\.0\.1 \(the server's MAX_SOCKETS_PER_IP, "
-                         r"3 by default\); trying again in 1 s")
+        p = Pane("held" + label.split()[-1], srv.url, cfg)
+        ok = p.wait_flat(pattern)
         hold.close()
         check(st.startswith("HTTP/1.1 101") and ok and
               p.wait("waiting for a dev", 8),
-              "HTTP 429: explained, retried until it passes", p.flat())
+              "%s: explained, retried until it passes" % label, p.flat())
         p.send("C-c")
         ok, s = restored(p)
-        check(ok and "EXIT=0" in s, "HTTP 429: Ctrl-C exits 0", s)
+        check(ok and "EXIT=0" in s, "%s: Ctrl-C exits 0" % label, s)
         p.kill()
     finally:
         srv.stop()
 
-    srv = Server(tmp, MAX_TOTAL_SOCKETS="1")
-    try:
-        hold, st = raw_ws(srv.port)
-        p = Pane("r503", srv.url, cfg)
-        ok = p.wait_flat(r"127\.0\.0\.1 is full: it holds all the "
-                         r"connections it takes \(the server's "
-                         r"MAX_TOTAL_SOCKETS\); trying again in 1 s")
-        hold.close()
-        check(st.startswith("HTTP/1.1 101") and ok and
-              p.wait("waiting for a dev", 8),
-              "HTTP 503: explained, retried until it passes", p.flat())
-        p.send("C-c")
-        ok, s = restored(p)
-        check(ok and "EXIT=0" in s, "HTTP 503: Ctrl-C exits 0", s)
-        p.kill()
-    finally:
-        srv.stop()
+
+def test_refusals(tmp, cfg):
+    """A real daemon refuses, in each of the ways it can; the client says
+    which, and stops (status 1) only when waiting will not help."""
+    held_out(tmp, cfg, "HTTP 429", r"too many connections from your "
+             r"address to 127\.0\.0\.1 \(the server's MAX_SOCKETS_PER_IP, "
+             r"3 by default\); trying again in 1 s", MAX_SOCKETS_PER_IP="1")
+    held_out(tmp, cfg, "HTTP 503", r"127\.0\.0\.1 is full: it holds all "
+             r"the connections it takes \(the server's MAX_TOTAL_SOCKETS\); "
+             r"trying again in 1 s", MAX_TOTAL_SOCKETS="1")
 
     srv = Server(tmp, BAN_AFTER_VIOLATIONS="1")
     try:
