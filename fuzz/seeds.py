@@ -258,6 +258,71 @@ def utf8():
     ]
 
 
+def iptable():
+    # fuzz_iptable.c: settings (cap - 1, limits, ban, sockets - 1), then
+    # operations (enum op) with their argument bytes.
+    ADMIT, AGAIN, CROWD, DETACH, VIOL, JOIN, ACCEPT, RELEASE, TIME, SWEEP, \
+        BANS, QUERY, ORPHAN, SETTLE = range(14)
+    LEAVE, ORPHANED, VIOLATE, BAN, JOINED, JOINING, STAY, STAY_JOIN = \
+        range(0, 256, 32)
+
+    def seed(cap, viol, joins, ipsocks, ban, socks, *ops):
+        lim = (viol - 1) | (joins - 1) << 3 | (ipsocks - 1) << 6
+        return bytes([cap - 1, lim, ban, socks - 1] +
+                     [b for op in ops for b in op])
+
+    def crowd(what, n):
+        return (CROWD, what | (n - 1))
+    return [
+        ("crowd-leave", seed(8, 3, 3, 1, 60, 32,
+                             crowd(LEAVE, 32), crowd(LEAVE, 32),
+                             (TIME, 200), crowd(LEAVE, 9), (SWEEP,))),
+        ("banned-last", seed(16, 2, 3, 1, 120, 64,
+                             crowd(BAN, 12), crowd(VIOLATE, 6),
+                             crowd(LEAVE, 32), (BANS, 0x20),
+                             crowd(LEAVE, 32), (BANS, 0x80))),
+        ("pinned-over-cap", seed(8, 3, 2, 2, 30, 64,
+                                 crowd(STAY, 16), crowd(STAY_JOIN, 8),
+                                 crowd(LEAVE, 4), (DETACH, 3),
+                                 (DETACH, 0), (ACCEPT, 5), (RELEASE, 6),
+                                 crowd(JOINING, 8), (SWEEP,))),
+        ("orphaned-joins", seed(8, 3, 2, 2, 30, 64,
+                                crowd(ORPHANED, 12), crowd(BAN, 4),
+                                crowd(LEAVE, 16), (ADMIT, 0, 9), (JOIN, 0),
+                                (ORPHAN, 0), (SETTLE, 0x80), (SETTLE, 3),
+                                crowd(LEAVE, 16), (TIME, 255),
+                                (SETTLE, 0x85), (SWEEP,), crowd(LEAVE, 16),
+                                (TIME, 210), (SWEEP,))),
+        ("joins-window", seed(8, 4, 2, 4, 30, 16,
+                              (ADMIT, 0x00, 0x07), (AGAIN, 0),
+                              (JOIN, 0), (ACCEPT, 0), (JOIN, 1),
+                              (RELEASE, 1), (JOIN, 0), (JOIN, 1),
+                              (TIME, 208), (JOIN, 1), (VIOL, 0),
+                              (QUERY, 0), (DETACH, 0), (DETACH, 0),
+                              (QUERY, 0), (SWEEP,), (TIME, 208),
+                              (QUERY, 0), (SWEEP,))),
+        ("ban-expiry", seed(8, 1, 3, 2, 10, 16,
+                            (ADMIT, 0x80, 0x01), (AGAIN, 0), (VIOL, 1),
+                            (AGAIN, 0), (BANS, 4), (QUERY, 0x80),
+                            (TIME, 138), (BANS, 4), (QUERY, 0x80),
+                            (AGAIN, 0), (SWEEP,), (TIME, 255),
+                            (SWEEP,))),
+        ("grow-shrink", seed(64, 8, 8, 1, 60, 128,
+                             crowd(STAY, 32), crowd(STAY, 32),
+                             crowd(STAY_JOIN, 32), crowd(LEAVE, 8),
+                             *([(DETACH, 0)] * 90), (SWEEP,),
+                             crowd(LEAVE, 32), (SWEEP,))),
+        ("tiny-cap", seed(1, 2, 1, 1, 5, 4,
+                          (ADMIT, 0, 1), (ADMIT, 0, 2), (DETACH, 0),
+                          (ADMIT, 0, 3), (VIOL, 0), (VIOL, 0),
+                          (ADMIT, 0, 4), (ADMIT, 0, 5), crowd(BAN, 4),
+                          crowd(LEAVE, 4))),
+        ("ban-forever", seed(4, 1, 1, 1, 255, 8,
+                             crowd(BAN, 3), (BANS, 8), crowd(LEAVE, 8),
+                             (TIME, 255), (SWEEP,), (BANS, 8))),
+    ]
+
+
 put("http", http())
 put("frame", frames())
 put("relay_ws", relay_ws())
@@ -265,3 +330,4 @@ put("msg", msgs())
 put("ipc", ipc())
 put("sanitise", sanitise())
 put("utf8", utf8())
+put("iptable", iptable())
