@@ -80,8 +80,8 @@ cmd_help(struct session *s)
 	for (i = 0; i < sizeof(cmd_table) / sizeof(cmd_table[0]); i++)
 		ui_addf(LINE_SYSTEM, "  /%-9s %s", cmd_table[i].ce_name,
 		    cmd_table[i].ce_help);
-	ui_addf(LINE_SYSTEM, "Start a line with // to send a leading /. "
-	    "PgUp and PgDn scroll.");
+	ui_addf(LINE_SYSTEM, "Start a line with // to send a leading / "
+	    "(pasted text is never a command). PgUp and PgDn scroll.");
 }
 
 /* An exact name, or a prefix that only one command has. */
