@@ -102,16 +102,19 @@ fronts_for() {	# conns: PREFORK for this rung
 dr_runs() {	# conns
 	f=$(fronts_for "$1")
 	if [ "$1" = "$compare" ]; then
+		runs=$f
 		for g in 1 2; do
-			[ $g -eq "$f" ] || f="$f $g"
+			[ "$g" -eq "$f" ] || runs="$runs $g"
 		done
-		f=$(printf '%s\n' $f | sort -n | tr '\n' ' ')
+		# shellcheck disable=SC2086
+		f=$(printf '%s\n' $runs | sort -n | tr '\n' ' ')
 	fi
-	echo $f
+	echo "$f"
 }
 
 nprocs() {	# pid: the process and its descendants
 	n=1
+	# shellcheck disable=SC2013
 	for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
 		n=$((n + $(nprocs "$c")))
 	done
