@@ -126,10 +126,10 @@ enum imsg_type {
 	IMSG_SOCK_OPEN = 200,		/* empty: a 101 was sent */
 	IMSG_SOCK_CLOSE,		/* empty: closed, any reason (done) */
 	IMSG_JOIN,			/* struct ipc_join */
-	IMSG_MSG,			/* 1..IPC_TEXT_MAX bytes of UTF-8 */
-	IMSG_SKIP,			/* empty */
-	IMSG_REPORT,			/* empty */
-	IMSG_INSIGHTS,			/* empty */
+	IMSG_MSG,			/* stamp, 1..IPC_TEXT_MAX bytes UTF-8 */
+	IMSG_SKIP,			/* stamp */
+	IMSG_REPORT,			/* stamp */
+	IMSG_INSIGHTS,			/* stamp */
 
 	/* matcher -> front */
 	IMSG_QUEUED = 300,		/* struct ipc_queued */
@@ -196,6 +196,16 @@ struct ctl_stats {
 struct ctl_ban {
 	uint64_t	 cb_remaining_ms;
 };
+
+/*
+ * The commands whose rate the matcher limits start with when the front
+ * read them (mono_ms(), a uint64_t): the intervals are measured on arrival
+ * (D45), not after waiting behind other work for the matcher.  The
+ * matcher's core sees the rest, with that time as its clock.
+ */
+#define IPC_STAMP_LEN		sizeof(uint64_t)
+#define IPC_STAMPED(t)		((t) == IMSG_MSG || (t) == IMSG_SKIP || \
+				    (t) == IMSG_REPORT || (t) == IMSG_INSIGHTS)
 
 /* Longest UTF-8 text that crosses IPC: 16 KiB of JSON unescapes to less. */
 #define IPC_TEXT_MAX		WS_MAX_MESSAGE

@@ -245,6 +245,12 @@ fm_hear(uint32_t type, const void *data, size_t len)
 	size_t			 n;
 
 	FUZZ_CHECK(!fm.fm_closed, "type %u after SOCK_CLOSE", type);
+	if (IPC_STAMPED(type)) {	/* D45: when the front read it */
+		FUZZ_CHECK(len >= IPC_STAMP_LEN, "type %u of %zu bytes", type,
+		    len);
+		data = (const uint8_t *)data + IPC_STAMP_LEN;
+		len -= IPC_STAMP_LEN;
+	}
 	if (run_mode != RUN_LIVE) {
 		rbuf_add(&transcript, &type, sizeof(type));
 		rbuf_add(&transcript, &len, sizeof(len));

@@ -49,6 +49,7 @@ static void	 matcher_save(struct matcher_proc *, int);
 static void	 matcher_finish(struct matcher_proc *);
 static void	 matcher_written(struct bufferevent *, void *);
 static void	 matcher_lost_front(struct ipc_peer *, void *);
+static void	 matcher_test_stall(uint32_t);
 
 void
 matcher_main(const struct settings *conf, int fd_parent, const int *fd_front,
@@ -119,15 +120,35 @@ matcher_dispatch_front(struct ipc_peer *peer, struct ipc_hdr *hdr,
 {
 	struct matcher_proc	*mp = arg;
 
+	uint64_t		 now, at;
+	size_t			 len = hdr->ih_len;
+
+	matcher_test_stall(hdr->ih_type);
+	now = mono_ms();
+
 	/* A front speaks only for its own sockets. */
 	if (hdr->ih_peerid != 0 &&
 	    &mp->mp_front[SOCKID_FRONT(hdr->ih_peerid)] != peer)
 		fatalx("%s sent type %u for socket %llu of another front",
 		    peer->ip_name, hdr->ih_type,
 		    (unsigned long long)hdr->ih_peerid);
-
-	matcher_handle(&mp->mp_core, hdr->ih_type, hdr->ih_peerid, data,
-	    hdr->ih_len, mono_ms());
+	/*
+	 * D45: a rate-limited command is judged at the time the front read
+	 * it.  The fronts read the same clock; a time ahead of ours is not
+	 * believed.
+	 */
+	if (IPC_STAMPED(hdr->ih_type)) {
+		if (len < IPC_STAMP_LEN)
+			fatalx("%s sent type %u with %zu bytes", peer->ip_name,
+			    hdr->ih_type, len);
+		memcpy(&at, data, IPC_STAMP_LEN);
+		if (at < now)
+			now = at;
+		data += IPC_STAMP_LEN;
+		len -= IPC_STAMP_LEN;
+	}
+	matcher_handle(&mp->mp_core, hdr->ih_type, hdr->ih_peerid, data, len,
+	    now);
 	matcher_idle_arm(mp);
 }
 
@@ -177,6 +198,28 @@ matcher_dispatch_parent(struct ipc_peer *peer, struct ipc_hdr *hdr,
 	}
 	fatalx("parent sent message type %u with %u bytes", hdr->ih_type,
 	    hdr->ih_len);
+}
+
+/*
+ * regress: DR_TEST_MATCHER_STALL_MS makes the matcher busy for that long
+ * before its first MSG, as a burst of work ahead of it would (D45).
+ */
+static void
+matcher_test_stall(uint32_t type)
+{
+#ifdef DR_TESTHOOKS
+	static int	 stalled;
+	const char	*v;
+	uint64_t	 until;
+
+	if (type != IMSG_MSG || stalled ||
+	    (v = getenv("DR_TEST_MATCHER_STALL_MS")) == NULL)
+		return;
+	stalled = 1;
+	until = mono_ms() + strtoull(v, NULL, 10);
+	while (mono_ms() < until)
+		;
+#endif
 }
 
 /*

@@ -35,6 +35,8 @@ static void	 relay_cmd_done(struct conn *, const struct client_msg *,
 		    uint64_t);
 static void	 relay_challenge_hex(const struct conn *, char *);
 static void	 relay_reply_state(const struct conn *, uint32_t, uint32_t);
+static void	 relay_send_stamped(struct conn *, uint32_t, uint64_t,
+		    const void *, size_t);
 static void	 relay_reply_matched(struct conn *, const uint8_t *);
 static void	 relay_reply_ended(struct conn *, const uint8_t *);
 static void	 relay_reply_error(struct conn *, const uint8_t *);
@@ -43,7 +45,7 @@ static void	 relay_reply_error(struct conn *, const uint8_t *);
 static const struct relay_cmd {
 	int		 rc_type;	/* enum cmsg_type */
 	uint32_t	 rc_states;
-	uint32_t	 rc_imsg;	/* forwarded as is, or 0 */
+	uint32_t	 rc_imsg;	/* forwarded, stamped, or 0 */
 	relay_cmd_fn	 rc_fn;
 } relay_cmds[] = {
 	{ CMSG_POW,	 ST(CS_HELLO),	 0,		relay_cmd_pow },
@@ -186,9 +188,25 @@ static void
 relay_cmd_msg(struct conn *c, const struct client_msg *cm, uint64_t now)
 {
 	if (cm->cm_textlen == 0)
-		relay_send_matcher(c, IMSG_MSG, " ", 1);
+		relay_send_stamped(c, IMSG_MSG, now, " ", 1);
 	else
-		relay_send_matcher(c, IMSG_MSG, cm->cm_text, cm->cm_textlen);
+		relay_send_stamped(c, IMSG_MSG, now, cm->cm_text,
+		    cm->cm_textlen);
+}
+
+/* IPC_STAMPED: the time the frame was read, then the payload. */
+static void
+relay_send_stamped(struct conn *c, uint32_t type, uint64_t now,
+    const void *data, size_t len)
+{
+	static uint8_t	 buf[IPC_STAMP_LEN + IPC_TEXT_MAX];
+
+	if (len > IPC_TEXT_MAX)
+		fatalx("%s: %zu bytes", __func__, len);
+	memcpy(buf, &now, IPC_STAMP_LEN);
+	if (len > 0)
+		memcpy(buf + IPC_STAMP_LEN, data, len);
+	relay_send_matcher(c, type, buf, IPC_STAMP_LEN + len);
 }
 
 static void
@@ -200,7 +218,7 @@ relay_cmd_forward(struct conn *c, const struct client_msg *cm, uint64_t now)
 	for (i = 0; i < RELAY_NCMDS; i++) {
 		rc = &relay_cmds[i];
 		if (rc->rc_type == cm->cm_type) {
-			relay_send_matcher(c, rc->rc_imsg, NULL, 0);
+			relay_send_stamped(c, rc->rc_imsg, now, NULL, 0);
 			return;
 		}
 	}

@@ -692,3 +692,31 @@ async def test_large_msg_relayed_exactly(big_server, raw, text):
     a, b = await pair(big_server)
     a.send('{"t":"msg","text":"%s"}' % raw)
     await b.expect("msg", text=text)
+
+
+@pytest.mark.daemon_only
+async def test_message_rate_is_measured_on_arrival(tmp_path, monkeypatch):
+    """
+    D45: the matcher is busy for 400 ms before it handles a first message
+    (the test hook stands in for a burst of joins ahead of it); a second
+    message read 600 ms after the first is 600 ms after it, not 200 ms,
+    and MSG_INTERVAL_MS=500 lets it through.
+    """
+    from test_sandbox import hooks_daemon
+    from drserver import Server
+    monkeypatch.setenv("DEVROULETTED", str(hooks_daemon()))
+    srv = Server(tmp_path / "hooks", {"DR_TEST_MATCHER_STALL_MS": "400",
+                                      "MSG_INTERVAL_MS": "500"}).start()
+    try:
+        a, b = await helpers.pair(srv)
+        t0 = time.monotonic()
+        a.msg("first")
+        await asyncio.sleep(0.6)
+        a.msg("second")
+        m = await b.expect("msg")
+        assert m["text"] == "first" and time.monotonic() - t0 >= 0.39, m
+        m = await b.expect("msg")
+        assert m["text"] == "second", m
+        await a.quiet(0.3)              # and no rate error for a
+    finally:
+        srv.stop()
