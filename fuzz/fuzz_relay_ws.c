@@ -170,6 +170,20 @@ relay_send_matcher(struct conn *c, uint32_t type, const void *data,
 	return (0);
 }
 
+int
+relay_send_stamped(struct conn *c, uint32_t type, uint64_t now,
+    const void *data, size_t len)
+{
+	static uint8_t	 buf[IPC_STAMP_LEN + IPC_TEXT_MAX];
+
+	FUZZ_CHECK(len <= IPC_TEXT_MAX, "stamped type %u of %zu bytes", type,
+	    len);
+	memcpy(buf, &now, IPC_STAMP_LEN);
+	if (len > 0)
+		memcpy(buf + IPC_STAMP_LEN, data, len);
+	return (relay_send_matcher(c, type, buf, IPC_STAMP_LEN + len));
+}
+
 /* xorshift32: cuts and delays from one input byte. */
 static uint32_t
 rnd(uint32_t *x)

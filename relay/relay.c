@@ -968,6 +968,15 @@ relay_send_matcher(struct conn *c, uint32_t type, const void *data,
 	return (ipc_send(&front->f_matcher, type, c->c_id, data, len));
 }
 
+/* IPC_STAMPED (D45): the time the frame was read, then the payload. */
+int
+relay_send_stamped(struct conn *c, uint32_t type, uint64_t now,
+    const void *data, size_t len)
+{
+	return (ipc_sendv(&front->f_matcher, type, c->c_id, &now,
+	    IPC_STAMP_LEN, data, len));
+}
+
 /* The operator's view: counts and remaining times, never addresses. */
 static void
 relay_stats(uint32_t type, uint64_t reqid)

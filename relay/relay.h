@@ -328,6 +328,8 @@ void	 relay_detach(struct conn *);
 void	 relay_violation(struct ipent *);
 void	 relay_drain(struct conn *);
 int	 relay_send_matcher(struct conn *, uint32_t, const void *, size_t);
+int	 relay_send_stamped(struct conn *, uint32_t, uint64_t, const void *,
+	    size_t);
 
 /* relay_hand.c: connections handed to the front that owns the address */
 void	 relay_hand_init(const struct front_setup *);

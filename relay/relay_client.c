@@ -35,8 +35,6 @@ static void	 relay_cmd_done(struct conn *, const struct client_msg *,
 		    uint64_t);
 static void	 relay_challenge_hex(const struct conn *, char *);
 static void	 relay_reply_state(const struct conn *, uint32_t, uint32_t);
-static void	 relay_send_stamped(struct conn *, uint32_t, uint64_t,
-		    const void *, size_t);
 static void	 relay_reply_matched(struct conn *, const uint8_t *);
 static void	 relay_reply_ended(struct conn *, const uint8_t *);
 static void	 relay_reply_error(struct conn *, const uint8_t *);
@@ -192,21 +190,6 @@ relay_cmd_msg(struct conn *c, const struct client_msg *cm, uint64_t now)
 	else
 		relay_send_stamped(c, IMSG_MSG, now, cm->cm_text,
 		    cm->cm_textlen);
-}
-
-/* IPC_STAMPED: the time the frame was read, then the payload. */
-static void
-relay_send_stamped(struct conn *c, uint32_t type, uint64_t now,
-    const void *data, size_t len)
-{
-	static uint8_t	 buf[IPC_STAMP_LEN + IPC_TEXT_MAX];
-
-	if (len > IPC_TEXT_MAX)
-		fatalx("%s: %zu bytes", __func__, len);
-	memcpy(buf, &now, IPC_STAMP_LEN);
-	if (len > 0)
-		memcpy(buf + IPC_STAMP_LEN, data, len);
-	relay_send_matcher(c, type, buf, IPC_STAMP_LEN + len);
 }
 
 static void
